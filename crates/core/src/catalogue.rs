@@ -1,0 +1,257 @@
+//! The catalogue snapshot: providers, their upstream keys (decrypted) and model
+//! implementations, indexed for the hot path.
+//!
+//! Built from the database off the hot path and swapped atomically (see `Gateway::reload`);
+//! requests only read it. Nothing here performs I/O after `load`.
+
+use modelgate_providers::failure::DEFAULT_RETRYABLE_STATUSES;
+use modelgate_providers::{ProviderKind, Target};
+use modelgate_store::{
+    Database, ModelRecord, ProviderRecord, SecretBox, StoreError, UpstreamKeyRecord,
+};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::pricing::Pricing;
+
+/// One upstream key, ready to use.
+#[derive(Debug)]
+pub struct UpstreamKey {
+    pub id: String,
+    pub alias: String,
+    pub secret: String,
+    pub weight: f64,
+    pub enabled: bool,
+    pub max_qps: Option<i64>,
+    pub max_rpm: Option<i64>,
+}
+
+/// One provider, ready to call.
+#[derive(Debug)]
+pub struct ProviderEntry {
+    pub id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub target: Target,
+    pub enabled: bool,
+    pub weight: f64,
+    pub keys: Vec<UpstreamKey>,
+    pub retryable_statuses: Vec<u16>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub passthrough_auth: bool,
+    pub is_default: bool,
+    /// Rotation counter for choosing among keys.
+    key_cursor: AtomicU64,
+}
+
+impl ProviderEntry {
+    /// Usable keys in the order to try them: a weighted rotation starting point, then the rest.
+    pub fn keys_in_order(&self) -> Vec<&UpstreamKey> {
+        let usable: Vec<&UpstreamKey> = self.keys.iter().filter(|k| k.enabled).collect();
+        if usable.len() <= 1 {
+            return usable;
+        }
+        // Weighted rotation: expand by integer weight (at least 1), pick by a shared counter.
+        let weights: Vec<u64> = usable
+            .iter()
+            .map(|k| k.weight.max(0.0).round().max(1.0) as u64)
+            .collect();
+        let total: u64 = weights.iter().sum();
+        let mut slot = self.key_cursor.fetch_add(1, Ordering::Relaxed) % total.max(1);
+        let mut first = 0;
+        for (i, w) in weights.iter().enumerate() {
+            if slot < *w {
+                first = i;
+                break;
+            }
+            slot -= w;
+        }
+        let mut ordered = Vec::with_capacity(usable.len());
+        ordered.push(usable[first]);
+        ordered.extend(
+            usable
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != first)
+                .map(|(_, k)| *k),
+        );
+        ordered
+    }
+}
+
+/// A model implementation, ready to route to.
+#[derive(Debug)]
+pub struct ModelEntry {
+    pub id: String,
+    pub provider_id: String,
+    pub model_id: String,
+    pub provider_model_id: String,
+    pub pricing: Pricing,
+    /// Request defaults, merged under the client's own fields.
+    pub custom_parameters: Vec<(String, Box<RawValue>)>,
+    pub is_available: bool,
+    pub dialect: String,
+}
+
+/// The immutable catalogue every request reads.
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    pub providers: Vec<Arc<ProviderEntry>>,
+    by_id: HashMap<String, Arc<ProviderEntry>>,
+    by_name: HashMap<String, Arc<ProviderEntry>>,
+    /// model_id → implementations, in provider creation order.
+    models: HashMap<String, Vec<Arc<ModelEntry>>>,
+    /// (provider_id, model_id) → implementation.
+    by_provider_model: HashMap<(String, String), Arc<ModelEntry>>,
+}
+
+/// Errors of building a catalogue.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Catalogue {
+    /// Reads every provider, key and model and decrypts the keys.
+    pub async fn load(db: &Database, secrets: &SecretBox) -> Result<Self, CatalogueError> {
+        let providers = db.all_providers().await?;
+        let keys = db.all_upstream_keys().await?;
+        let models = db.all_models().await?;
+        Ok(Self::build(providers, keys, models, secrets))
+    }
+
+    /// Builds the indexes. Keys that cannot be decrypted and providers of unknown kinds are
+    /// skipped with a warning (they cannot serve traffic).
+    pub fn build(
+        providers: Vec<ProviderRecord>,
+        keys: Vec<UpstreamKeyRecord>,
+        models: Vec<ModelRecord>,
+        secrets: &SecretBox,
+    ) -> Self {
+        let mut keys_by_provider: HashMap<String, Vec<UpstreamKey>> = HashMap::new();
+        for k in keys {
+            match secrets.decrypt(&k.secret_enc) {
+                Ok(secret) => keys_by_provider
+                    .entry(k.provider_id.clone())
+                    .or_default()
+                    .push(UpstreamKey {
+                        id: k.id,
+                        alias: k.alias,
+                        secret,
+                        weight: k.weight,
+                        enabled: k.enabled,
+                        max_qps: k.max_qps,
+                        max_rpm: k.max_rpm,
+                    }),
+                Err(e) => {
+                    tracing::warn!(key_id = %k.id, error = %e, "skipping an upstream key that cannot be decrypted")
+                }
+            }
+        }
+        let mut cat = Catalogue::default();
+        for p in providers {
+            let kind: ProviderKind = match p.kind.parse() {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(provider = %p.name, error = %e, "skipping provider");
+                    continue;
+                }
+            };
+            let headers: Vec<(String, String)> =
+                serde_json::from_str::<HashMap<String, String>>(&p.extra_headers)
+                    .map(|m| m.into_iter().collect())
+                    .unwrap_or_default();
+            let retryable: Vec<u16> = serde_json::from_str::<Vec<u16>>(&p.retryable_statuses)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| DEFAULT_RETRYABLE_STATUSES.to_vec());
+            let entry = Arc::new(ProviderEntry {
+                target: Target::new(kind, &p.base_url, p.api_version.clone(), &headers),
+                keys: keys_by_provider.remove(&p.id).unwrap_or_default(),
+                id: p.id,
+                name: p.name,
+                kind,
+                enabled: p.enabled,
+                weight: p.weight,
+                retryable_statuses: retryable,
+                timeout: Duration::from_millis(p.timeout_ms.max(1) as u64),
+                connect_timeout: Duration::from_millis(p.connect_timeout_ms.max(1) as u64),
+                passthrough_auth: p.passthrough_auth,
+                is_default: p.is_default,
+                key_cursor: AtomicU64::new(0),
+            });
+            cat.by_id.insert(entry.id.clone(), entry.clone());
+            cat.by_name.insert(entry.name.clone(), entry.clone());
+            cat.providers.push(entry);
+        }
+        for m in models {
+            if !cat.by_id.contains_key(&m.provider_id) {
+                continue;
+            }
+            let pricing = Pricing::parse(&m.pricing_info).unwrap_or_else(|e| {
+                tracing::warn!(model = %m.model_id, error = %e, "ignoring invalid pricing_info");
+                Pricing::default()
+            });
+            let custom_parameters =
+                serde_json::from_str::<modelgate_formats::raw::RawObject>(&m.custom_parameters)
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            let entry = Arc::new(ModelEntry {
+                id: m.id,
+                provider_id: m.provider_id,
+                model_id: m.model_id,
+                provider_model_id: m.provider_model_id,
+                pricing,
+                custom_parameters,
+                is_available: m.is_available,
+                dialect: m.dialect,
+            });
+            cat.models
+                .entry(entry.model_id.clone())
+                .or_default()
+                .push(entry.clone());
+            cat.by_provider_model
+                .insert((entry.provider_id.clone(), entry.model_id.clone()), entry);
+        }
+        cat
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&Arc<ProviderEntry>> {
+        self.by_id.get(id)
+    }
+
+    pub fn provider_by_name(&self, name: &str) -> Option<&Arc<ProviderEntry>> {
+        self.by_name.get(name)
+    }
+
+    /// Every implementation of a public model name.
+    pub fn implementations(&self, model_id: &str) -> &[Arc<ModelEntry>] {
+        self.models.get(model_id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// A provider's implementation of a public model name.
+    pub fn implementation(&self, provider_id: &str, model_id: &str) -> Option<&Arc<ModelEntry>> {
+        self.by_provider_model
+            .get(&(provider_id.to_owned(), model_id.to_owned()))
+    }
+
+    /// Every public model name with at least one available implementation on an enabled provider.
+    pub fn model_names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.models.iter().filter_map(|(name, impls)| {
+            impls
+                .iter()
+                .filter(|m| m.is_available)
+                .find_map(|m| self.by_id.get(&m.provider_id).filter(|p| p.enabled))
+                .map(|p| (name.as_str(), p.name.as_str()))
+        })
+    }
+}

@@ -1,0 +1,122 @@
+//! The virtual-key ring: every data-plane key, by hash, in memory.
+//!
+//! Keys are stored as SHA-256 hashes (they are long random strings, so a fast hash is safe);
+//! a request's key is hashed once and looked up here. The ring is rebuilt from the database
+//! whenever keys change, so a disabled or deleted key stops working at once on this instance
+//! and within the poll interval on others.
+
+use modelgate_store::{Database, StoreError, VirtualKeyRecord};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Prefix of every key modelgate mints.
+pub const KEY_PREFIX: &str = "mg-";
+
+/// What a request is allowed to do, from its virtual key.
+#[derive(Debug, Clone)]
+pub struct KeyContext {
+    /// The key's id (`static:<n>` for keys from `API_KEYS`).
+    pub key_id: String,
+    pub name: String,
+    pub user_id: Option<String>,
+    pub tenant_id: Option<String>,
+    /// Empty means every model.
+    pub allowed_models: Vec<String>,
+    pub expires_at_ms: Option<i64>,
+    pub enabled: bool,
+}
+
+impl KeyContext {
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.allowed_models.is_empty() || self.allowed_models.iter().any(|m| m == model)
+    }
+
+    pub fn from_record(r: &VirtualKeyRecord) -> Self {
+        Self {
+            key_id: r.id.clone(),
+            name: r.name.clone(),
+            user_id: r.user_id.clone(),
+            tenant_id: r.tenant_id.clone(),
+            allowed_models: serde_json::from_str(&r.allowed_models).unwrap_or_default(),
+            expires_at_ms: r.expires_at,
+            enabled: r.enabled,
+        }
+    }
+}
+
+/// SHA-256 hex of a key's plaintext.
+pub fn hash_key(plaintext: &str) -> String {
+    hex::encode(Sha256::digest(plaintext.as_bytes()))
+}
+
+/// Mints a new key: returns (plaintext, hash, display prefix).
+pub fn mint_key() -> (String, String, String) {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let body: String = (0..40)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let plaintext = format!("{KEY_PREFIX}{body}");
+    let prefix: String = plaintext.chars().take(KEY_PREFIX.len() + 6).collect();
+    let hash = hash_key(&plaintext);
+    (plaintext, hash, prefix)
+}
+
+/// All keys, by hash.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    by_hash: HashMap<String, Arc<KeyContext>>,
+}
+
+impl KeyRing {
+    /// Loads the stored keys and adds the static keys (from `API_KEYS`).
+    pub async fn load(db: &Database, static_keys: &[String]) -> Result<Self, StoreError> {
+        let records = db.all_virtual_keys().await?;
+        Ok(Self::build(&records, static_keys))
+    }
+
+    pub fn build(records: &[VirtualKeyRecord], static_keys: &[String]) -> Self {
+        let mut by_hash = HashMap::with_capacity(records.len() + static_keys.len());
+        for r in records {
+            by_hash.insert(r.key_hash.clone(), Arc::new(KeyContext::from_record(r)));
+        }
+        for (i, k) in static_keys.iter().enumerate() {
+            by_hash.insert(
+                hash_key(k),
+                Arc::new(KeyContext {
+                    key_id: format!("static:{i}"),
+                    name: format!("API_KEYS[{i}]"),
+                    user_id: None,
+                    tenant_id: None,
+                    allowed_models: vec![],
+                    expires_at_ms: None,
+                    enabled: true,
+                }),
+            );
+        }
+        Self { by_hash }
+    }
+
+    /// Looks up a presented key.
+    pub fn get(&self, plaintext: &str) -> Option<&Arc<KeyContext>> {
+        self.by_hash.get(&hash_key(plaintext))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_keys_look_up_by_hash() {
+        let (plain, hash, prefix) = mint_key();
+        assert!(plain.starts_with("mg-") && plain.len() == 43);
+        assert!(plain.starts_with(&prefix) && prefix.len() == 9);
+        assert_eq!(hash_key(&plain), hash);
+        let (other, _, _) = mint_key();
+        assert_ne!(plain, other);
+        let ring = KeyRing::build(&[], &["legacy-key".to_string()]);
+        assert_eq!(ring.get("legacy-key").unwrap().key_id, "static:0");
+        assert!(ring.get("nope").is_none());
+    }
+}

@@ -1,0 +1,225 @@
+//! A JSON object kept as raw top-level members.
+//!
+//! The gateway edits a few top-level fields of a request (`model`, defaults, `stream_options`)
+//! and must not re-encode the rest (messages can be megabytes). `RawObject` parses only the
+//! top level; each member's value stays the exact bytes the client sent.
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::fmt;
+
+/// A JSON object whose member values are kept verbatim, in their original order.
+#[derive(Debug, Clone, Default)]
+pub struct RawObject {
+    members: Vec<(String, Box<RawValue>)>,
+}
+
+impl RawObject {
+    /// Parses a JSON object; anything else is an error.
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The raw value of a member, if present.
+    pub fn get(&self, key: &str) -> Option<&RawValue> {
+        self.members
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Whether the member exists (even if its value is `null`).
+    pub fn contains(&self, key: &str) -> bool {
+        self.members.iter().any(|(k, _)| k == key)
+    }
+
+    /// A member decoded as `T`; `None` when missing, an error when present with another type.
+    pub fn get_as<'a, T: Deserialize<'a>>(
+        &'a self,
+        key: &str,
+    ) -> Option<Result<T, serde_json::Error>> {
+        self.get(key).map(|v| serde_json::from_str(v.get()))
+    }
+
+    /// Sets a member to an already-encoded JSON value, replacing it in place if present.
+    pub fn set_raw(&mut self, key: &str, value: Box<RawValue>) {
+        match self.members.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value,
+            None => self.members.push((key.to_owned(), value)),
+        }
+    }
+
+    /// Sets a member to a serializable value.
+    pub fn set<T: Serialize>(&mut self, key: &str, value: &T) -> Result<(), serde_json::Error> {
+        let raw = serde_json::value::to_raw_value(value)?;
+        self.set_raw(key, raw);
+        Ok(())
+    }
+
+    /// Sets a member only when the object does not have it (defaults under the client's fields).
+    pub fn set_default_raw(&mut self, key: &str, value: Box<RawValue>) {
+        if !self.contains(key) {
+            self.members.push((key.to_owned(), value));
+        }
+    }
+
+    /// Removes a member, returning its raw value.
+    pub fn remove(&mut self, key: &str) -> Option<Box<RawValue>> {
+        let idx = self.members.iter().position(|(k, _)| k == key)?;
+        Some(self.members.remove(idx).1)
+    }
+
+    /// Encodes the object; member values are copied byte for byte.
+    pub fn to_vec(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    /// Encodes the object with some members replaced (`overrides`, added when missing) and
+    /// others added only when missing (`defaults`), without cloning or re-encoding the rest.
+    pub fn to_vec_with(
+        &self,
+        overrides: &[(&str, &RawValue)],
+        defaults: &[(String, Box<RawValue>)],
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        struct View<'a> {
+            obj: &'a RawObject,
+            overrides: &'a [(&'a str, &'a RawValue)],
+            defaults: &'a [(String, Box<RawValue>)],
+        }
+        impl Serialize for View<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(None)?;
+                for (k, v) in &self.obj.members {
+                    match self.overrides.iter().find(|(ok, _)| ok == k) {
+                        Some((_, ov)) => map.serialize_entry(k, ov)?,
+                        None => map.serialize_entry(k, v)?,
+                    }
+                }
+                for (k, v) in self.overrides {
+                    if !self.obj.contains(k) {
+                        map.serialize_entry(k, v)?;
+                    }
+                }
+                for (k, v) in self.defaults {
+                    if !self.obj.contains(k) && !self.overrides.iter().any(|(ok, _)| ok == k) {
+                        map.serialize_entry(k, v)?;
+                    }
+                }
+                map.end()
+            }
+        }
+        let mut out = Vec::with_capacity(
+            self.members
+                .iter()
+                .map(|(k, v)| k.len() + v.get().len() + 4)
+                .sum::<usize>()
+                + 64,
+        );
+        serde_json::to_writer(
+            &mut out,
+            &View {
+                obj: self,
+                overrides,
+                defaults,
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Iterates over the members in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+        self.members.iter().map(|(k, v)| (k.as_str(), v.as_ref()))
+    }
+}
+
+impl Serialize for RawObject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.members.len()))?;
+        for (k, v) in &self.members {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RawObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RawObjectVisitor;
+        impl<'de> Visitor<'de> for RawObjectVisitor {
+            type Value = RawObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RawObject, A::Error> {
+                let mut members: Vec<(String, Box<RawValue>)> =
+                    Vec::with_capacity(access.size_hint().unwrap_or(8));
+                while let Some((k, v)) = access.next_entry::<String, Box<RawValue>>()? {
+                    if members.iter().any(|(existing, _)| *existing == k) {
+                        return Err(de::Error::custom(format!("duplicate field `{k}`")));
+                    }
+                    members.push((k, v));
+                }
+                Ok(RawObject { members })
+            }
+        }
+        deserializer.deserialize_map(RawObjectVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_values_verbatim_and_order() {
+        let src = br#"{"model":"a","messages":[{"role":"user","content":"hi  \u00e9"}],"n":1}"#;
+        let mut o = RawObject::parse(src).unwrap();
+        o.set("model", &"b").unwrap();
+        let out = String::from_utf8(o.to_vec().unwrap()).unwrap();
+        assert_eq!(
+            out,
+            r#"{"model":"b","messages":[{"role":"user","content":"hi  \u00e9"}],"n":1}"#
+        );
+    }
+
+    #[test]
+    fn defaults_do_not_override() {
+        let mut o = RawObject::parse(br#"{"temperature":0.1}"#).unwrap();
+        o.set_default_raw("temperature", RawValue::from_string("0.9".into()).unwrap());
+        o.set_default_raw("top_p", RawValue::from_string("0.5".into()).unwrap());
+        assert_eq!(o.to_vec().unwrap(), br#"{"temperature":0.1,"top_p":0.5}"#);
+    }
+
+    #[test]
+    fn encodes_with_overrides_and_defaults() {
+        let o = RawObject::parse(br#"{"model":"a","temperature":0.1,"x":[1]}"#).unwrap();
+        let m = RawValue::from_string("\"up\"".into()).unwrap();
+        let so = RawValue::from_string("{\"include_usage\":true}".into()).unwrap();
+        let defaults = vec![
+            (
+                "temperature".to_string(),
+                RawValue::from_string("0.9".into()).unwrap(),
+            ),
+            (
+                "top_p".to_string(),
+                RawValue::from_string("1".into()).unwrap(),
+            ),
+        ];
+        let out = o
+            .to_vec_with(&[("model", &m), ("stream_options", &so)], &defaults)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"model":"up","temperature":0.1,"x":[1],"stream_options":{"include_usage":true},"top_p":1}"#
+        );
+    }
+
+    #[test]
+    fn rejects_non_objects_and_duplicates() {
+        assert!(RawObject::parse(b"[1]").is_err());
+        assert!(RawObject::parse(br#"{"a":1,"a":2}"#).is_err());
+        assert!(RawObject::parse(b"{").is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! `POST /auth/login`: username and password → a JWT for the control plane.
+
+use axum::Json;
+use axum::extract::State;
+use modelgate_store::password::{hash_password, verify_password};
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Claims};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginOut {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    pub expires_in: u64,
+    pub user_id: String,
+    pub role: String,
+}
+
+/// Signs a session token for a user.
+pub fn issue_token(
+    s: &AppState,
+    user_id: &str,
+    username: &str,
+    role: &str,
+) -> ApiResult<(String, u64)> {
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    let ttl = s.auth.jwt_ttl_secs;
+    let claims = Claims {
+        sub: user_id.into(),
+        username: username.into(),
+        role: role.into(),
+        iat: now,
+        exp: now + ttl,
+    };
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &s.auth.jwt_encoding,
+    )
+    .map_err(|e| ApiError::internal(format!("cannot sign token: {e}")))?;
+    Ok((token, ttl))
+}
+
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginInput,
+    responses((status = 200, body = LoginOut), (status = 401, description = "Wrong username or password")))]
+pub async fn login(
+    State(s): State<AppState>,
+    ApiJson(i): ApiJson<LoginInput>,
+) -> ApiResult<Json<LoginOut>> {
+    let user = s.db.get_user_by_username(&i.username).await?;
+    let ok = match &user {
+        Some(u) if u.enabled => u
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| verify_password(&i.password, h)),
+        _ => {
+            // Spend comparable time on unknown users.
+            let _ = verify_password(&i.password, &DUMMY_HASH);
+            false
+        }
+    };
+    let Some(u) = user.filter(|_| ok) else {
+        return Err(
+            ApiError::unauthorized("Wrong username or password").with_code("invalid_credentials")
+        );
+    };
+    let (token, ttl) = issue_token(&s, &u.id, &u.username, &u.role)?;
+    Ok(Json(LoginOut {
+        access_token: token,
+        token_type: "bearer".into(),
+        expires_in: ttl,
+        user_id: u.id,
+        role: u.role,
+    }))
+}
+
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_password("not-a-real-password").unwrap_or_default());

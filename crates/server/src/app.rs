@@ -1,0 +1,204 @@
+//! Assembling and running a server: storage, secrets, the gateway core, bootstrap, the
+//! layered router, and graceful shutdown.
+//!
+//! Layers, outermost first: panic → 500 JSON; request id (set + propagate `x-request-id`);
+//! CORS; body size limit. Authentication is per handler (extractors), routing and dispatch
+//! live in the core.
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use modelgate_core::{Gateway, GatewaySettings};
+use modelgate_store::{Database, SecretBox};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::state::{AdminAuthConfig, AppState};
+use crate::{bootstrap, routes};
+
+const SECRET_FILE: &str = "secret.key";
+
+/// The secret for encrypting upstream keys: configured, or stored in the data dir, or
+/// generated there (mode 0600) with a warning.
+pub fn resolve_secret_key(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(k) = settings
+        .secret_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty())
+    {
+        return Ok(k.to_owned());
+    }
+    let path = settings.data_dir.join(SECRET_FILE);
+    if path.exists() {
+        let k = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok(k.trim().to_owned());
+    }
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let k = modelgate_store::secrets::generate_secret(32);
+    write_private(&path, &k)?;
+    tracing::warn!(path = %path.display(), "MODELGATE_SECRET_KEY is not set: generated one and stored it in the data dir; back it up, or set MODELGATE_SECRET_KEY");
+    Ok(k)
+}
+
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+/// Opens and migrates the database.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let db = Database::connect(settings.database_url.as_deref(), &settings.data_dir)
+        .await
+        .context("cannot open the database")?;
+    db.migrate().await.context("cannot migrate the database")?;
+    Ok(db)
+}
+
+/// Builds the state: database, verified secrets, gateway core, declared providers, first admin.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let db = open_database(&settings).await?;
+    let secret = resolve_secret_key(&settings)?;
+    let secrets = SecretBox::new(&secret)?;
+    secrets
+        .verify_against(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = bootstrap::sync_declared(&db, &secrets, &settings).await?;
+    if n > 0 {
+        db.bump_catalogue_version().await?;
+    }
+    let gateway = Gateway::start(
+        db.clone(),
+        secrets,
+        GatewaySettings {
+            log_bodies: settings.log_bodies,
+            models_cache_ttl: Duration::from_secs(settings.models_cache_ttl.max(1)),
+            max_attempts: settings.max_attempts.max(1),
+            total_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
+            static_keys: settings.static_keys(),
+            connect_timeout: Duration::from_secs(10),
+        },
+    )
+    .await?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let state = AppState {
+        gateway,
+        db,
+        auth: Arc::new(AdminAuthConfig::new(
+            &secret,
+            settings.admin_key.clone(),
+            settings.jwt_ttl_secs,
+        )),
+        settings: Arc::new(settings),
+        metrics,
+    };
+    bootstrap::first_admin(&state).await?;
+    Ok(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("Unknown path").with_code("unknown_url")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "Method not allowed for this path",
+    )
+    .with_code("method_not_allowed")
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal("internal error").into_response()
+}
+
+/// The complete router with its layers.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.settings.body_limit_bytes;
+    routes::all()
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url(
+            "/openapi.json",
+            <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+        ))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CorsLayer::permissive())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+async fn shutdown_signal(stop: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+        _ = stop.cancelled() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Runs the server until SIGINT/SIGTERM, then drains requests and flushes the request log.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", settings.host, settings.port);
+    let poll = Duration::from_millis(settings.catalogue_poll_ms.max(100));
+    let state = build_state(settings).await?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let gateway = state.gateway.clone();
+    let watcher = tokio::spawn(gateway.clone().watch_catalogue(poll, stop.clone()));
+    tracing::info!(addr = %local, database = ?state.db.backend(), "modelgate listening");
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown_signal(stop.clone()))
+        .await?;
+    stop.cancel();
+    let _ = watcher.await;
+    gateway.logger.flush().await;
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Settings: defaults < TOML file < the seeds' plain env vars < `MODELGATE_*` env vars < flags.
+//!
+//! Everything in the file can be set by env (`MODELGATE_PORT`, `MODELGATE_LOG_BODIES`, …);
+//! the plain names the seeds use (`HOST`, `PORT`, `DATABASE_URL`, `REDIS_URL`, `LOG_LEVEL`,
+//! `LOG_FILE_PATH`, `LOG_BODIES`, `MODELS_CACHE_TTL`, `API_KEYS`, `SECRET_KEY`) are honoured
+//! too. Providers may be declared in the file (`[[providers]]`) with `env:NAME` secrets.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Runtime settings of a modelgate instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; otherwise SQLite (a `sqlite:` URL or a file path).
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub log_level: String,
+    /// `json` (default) or `text`.
+    pub log_format: String,
+    pub log_file_path: Option<PathBuf>,
+    /// Encryption secret for upstream keys; generated into the data dir when unset.
+    pub secret_key: Option<String>,
+    /// Static admin bearer key.
+    pub admin_key: Option<String>,
+    /// Create the first admin user and virtual key on first start.
+    pub bootstrap: bool,
+    pub jwt_ttl_secs: u64,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Keep request/response bodies in the request log.
+    pub log_bodies: bool,
+    /// TTL of provider model lists, seconds.
+    pub models_cache_ttl: u64,
+    /// Legacy static virtual keys, comma-separated.
+    pub api_keys: Option<String>,
+    pub max_attempts: usize,
+    /// Budget of one request across attempts, seconds.
+    pub request_timeout_secs: u64,
+    /// Default per-provider timeout when a provider sets none, milliseconds.
+    pub upstream_timeout_ms: u64,
+    /// How often to check for catalogue changes made by other instances, milliseconds.
+    pub catalogue_poll_ms: u64,
+    /// Register providers from well-known env vars (`OPENAI_API_KEY`, …).
+    pub env_providers: bool,
+    /// Providers declared in the config file.
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// A provider declared in the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Secrets, literally or as `env:NAME`.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    #[serde(default)]
+    pub weight: Option<f64>,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub passthrough_auth: bool,
+    #[serde(default)]
+    pub timeout_ms: Option<i64>,
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+}
+
+/// A model implementation declared in the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub model_id: String,
+    #[serde(default)]
+    pub provider_model_id: Option<String>,
+    #[serde(default)]
+    pub pricing: Option<serde_json::Value>,
+    #[serde(default)]
+    pub custom_parameters: Option<serde_json::Value>,
+    #[serde(default)]
+    pub context_window: Option<i64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8000,
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            log_level: "info".into(),
+            log_format: "json".into(),
+            log_file_path: None,
+            secret_key: None,
+            admin_key: None,
+            bootstrap: true,
+            jwt_ttl_secs: 12 * 3600,
+            body_limit_bytes: 32 * 1024 * 1024,
+            log_bodies: false,
+            models_cache_ttl: 300,
+            api_keys: None,
+            max_attempts: 4,
+            request_timeout_secs: 600,
+            upstream_timeout_ms: 120_000,
+            catalogue_poll_ms: 1000,
+            env_providers: true,
+            providers: vec![],
+        }
+    }
+}
+
+/// Command-line overrides (highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Plain env names from the seeds, mapped to settings keys.
+const PLAIN_ENV: [(&str, &str); 11] = [
+    ("HOST", "host"),
+    ("PORT", "port"),
+    ("DATABASE_URL", "database_url"),
+    ("REDIS_URL", "redis_url"),
+    ("LOG_LEVEL", "log_level"),
+    ("LOG_FILE_PATH", "log_file_path"),
+    ("LOG_BODIES", "log_bodies"),
+    ("MODELS_CACHE_TTL", "models_cache_ttl"),
+    ("API_KEYS", "api_keys"),
+    ("SECRET_KEY", "secret_key"),
+    ("DATA_DIR", "data_dir"),
+];
+
+impl Settings {
+    /// Loads settings from all sources.
+    pub fn load(o: &Overrides) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = &o.config {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig
+            .merge(Env::raw().only(&PLAIN_ENV.map(|(k, _)| k)).map(|k| {
+                PLAIN_ENV
+                    .iter()
+                    .find(|(e, _)| k.as_str().eq_ignore_ascii_case(e))
+                    .map(|(_, s)| (*s).into())
+                    .unwrap_or_else(|| k.into())
+            }))
+            .merge(Env::prefixed("MODELGATE_").ignore(&["CONFIG"]));
+        if let Some(h) = &o.host {
+            fig = fig.merge(Serialized::default("host", h));
+        }
+        if let Some(p) = o.port {
+            fig = fig.merge(Serialized::default("port", p));
+        }
+        if let Some(d) = &o.data_dir {
+            fig = fig.merge(Serialized::default("data_dir", d));
+        }
+        fig.extract().map_err(Box::new)
+    }
+
+    pub fn static_keys(&self) -> Vec<String> {
+        self.api_keys
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Resolves a secret written literally or as `env:NAME`.
+pub fn resolve_secret(v: &str) -> Option<String> {
+    match v.strip_prefix("env:") {
+        Some(name) => std::env::var(name).ok().filter(|s| !s.is_empty()),
+        None => Some(v.to_owned()),
+    }
+}

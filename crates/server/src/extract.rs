@@ -1,0 +1,297 @@
+//! Request extractors with OpenAI-shaped rejections: JSON bodies, query strings, admin auth.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body; malformed JSON → 400, wrong types or unknown fields → 422 naming the field,
+/// wrong content type → 415.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    match rej {
+        JsonRejection::JsonDataError(e) => {
+            let text = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.body_text());
+            let mut err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_error",
+                format!("Invalid request body: {text}"),
+            )
+            .with_code("invalid_value");
+            if let Some(field) = field_of(&text) {
+                err = err.with_param(field);
+            }
+            err
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            let text = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.body_text());
+            ApiError::bad_request(format!("Malformed JSON body: {text}")).with_code("invalid_json")
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "Expected a JSON body with `Content-Type: application/json`",
+        )
+        .with_code("unsupported_media_type"),
+        JsonRejection::BytesRejection(e) => {
+            let status = e.status();
+            ApiError::new(status, "invalid_request_error", e.body_text())
+        }
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// The field a serde error is about: `path.to.field: message`, or `unknown field `x``,
+/// or `missing field `x``.
+fn field_of(text: &str) -> Option<String> {
+    for marker in ["unknown field `", "missing field `"] {
+        if let Some(i) = text.find(marker) {
+            let rest = &text[i + marker.len()..];
+            if let Some(end) = rest.find('`') {
+                let prefix = text[..i].trim_end_matches(": ").trim();
+                let field = &rest[..end];
+                return Some(if prefix.is_empty() || prefix == "." {
+                    field.to_owned()
+                } else {
+                    format!("{prefix}.{field}")
+                });
+            }
+        }
+    }
+    let (path, _) = text.split_once(": ")?;
+    (!path.is_empty() && !path.contains(' ')).then(|| path.to_owned())
+}
+
+/// A raw body with an OpenAI-shaped error when it is too large or unreadable.
+pub struct RawBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match bytes::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(RawBody(b)),
+            Err(e) => {
+                let status = e.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "request_too_large"
+                } else {
+                    "invalid_body"
+                };
+                Err(ApiError::new(status, "invalid_request_error", e.body_text()).with_code(code))
+            }
+        }
+    }
+}
+
+/// A query string with an OpenAI-shaped 422 on bad values.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::invalid(
+                "query",
+                format!("Invalid query string: {}", e.body_text()),
+            )),
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
+        }
+    }
+}
+
+/// `?skip=&limit=` pagination (limit 1..=1000, default 100).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::IntoParams)]
+pub struct Pagination {
+    #[serde(default)]
+    pub skip: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+impl Pagination {
+    pub fn page(&self) -> Result<modelgate_store::Page, ApiError> {
+        let skip = self.skip.unwrap_or(0);
+        let limit = self.limit.unwrap_or(100);
+        if skip < 0 {
+            return Err(ApiError::invalid("skip", "skip must be >= 0"));
+        }
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid(
+                "limit",
+                "limit must be between 1 and 1000",
+            ));
+        }
+        Ok(modelgate_store::Page { skip, limit })
+    }
+}
+
+/// The bearer token (or `X-API-Key`) of a request.
+pub fn presented_key(parts: &Parts) -> Option<&str> {
+    if let Some(v) = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if let Some(t) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        {
+            return Some(t.trim());
+        }
+    }
+    parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// JWT claims of an admin session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub username: String,
+    pub role: String,
+    pub exp: u64,
+    pub iat: u64,
+}
+
+/// Who is calling the control plane.
+#[derive(Debug, Clone)]
+pub enum Admin {
+    /// The static admin key.
+    Key,
+    /// A logged-in user.
+    User { id: String, role: String },
+}
+
+impl Admin {
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Admin::Key => true,
+            Admin::User { role, .. } => role == "admin",
+        }
+    }
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Admin::Key => None,
+            Admin::User { id, .. } => Some(id),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Authenticates any control-plane caller (admin key or a valid JWT).
+pub struct Caller(pub Admin);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = presented_key(parts).filter(|t| !t.is_empty()) else {
+            return Err(ApiError::unauthorized(
+                "Missing credentials: send `Authorization: Bearer <admin key or token>`",
+            ));
+        };
+        if let Some(k) = &state.auth.admin_key
+            && constant_time_eq(k.as_bytes(), token.as_bytes())
+        {
+            return Ok(Caller(Admin::Key));
+        }
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.validate_exp = true;
+        match jsonwebtoken::decode::<Claims>(token, &state.auth.jwt_decoding, &validation) {
+            Ok(data) => {
+                // The user must still exist and be enabled.
+                match state.db.get_user(&data.claims.sub).await? {
+                    Some(u) if u.enabled => Ok(Caller(Admin::User {
+                        id: u.id,
+                        role: u.role,
+                    })),
+                    _ => Err(ApiError::unauthorized(
+                        "The user of this token no longer exists or is disabled",
+                    )),
+                }
+            }
+            Err(_) => Err(ApiError::unauthorized("Invalid or expired credentials")),
+        }
+    }
+}
+
+/// A caller with the admin role.
+pub struct AdminAuth(pub Admin);
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(c) = Caller::from_request_parts(parts, state).await?;
+        if !c.is_admin() {
+            return Err(ApiError::forbidden("This endpoint needs the admin role"));
+        }
+        Ok(AdminAuth(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_of_serde_errors() {
+        assert_eq!(
+            field_of("weight: invalid type: string \"x\", expected f64 at line 1 column 10")
+                .as_deref(),
+            Some("weight")
+        );
+        assert_eq!(
+            field_of("unknown field `foo`, expected one of `a`").as_deref(),
+            Some("foo")
+        );
+        assert_eq!(
+            field_of("missing field `name` at line 1 column 2").as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            field_of("api_keys[0]: missing field `key`").as_deref(),
+            Some("api_keys[0].key")
+        );
+    }
+}

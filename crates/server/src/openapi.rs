@@ -1,0 +1,64 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{admin, data, health};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(
+                    "Control plane: the admin key or a JWT from /auth/login. Data plane: a virtual key (`mg-…`), also accepted as `X-API-Key`.",
+                )).build()),
+            );
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "modelgate", description = "An AI gateway: one OpenAI-compatible endpoint in front of many LLM providers. Every admin path is also served under `/api/v1`. Errors use the OpenAI shape `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`."),
+    modifiers(&BearerAuth),
+    paths(
+        health::health,
+        admin::auth::login,
+        admin::system::generate_secret_key, admin::system::admin_init,
+        admin::providers::list, admin::providers::create, admin::providers::get, admin::providers::replace, admin::providers::update, admin::providers::delete,
+        admin::upstream_keys::list, admin::upstream_keys::create, admin::upstream_keys::get, admin::upstream_keys::replace, admin::upstream_keys::update, admin::upstream_keys::delete,
+        admin::models::list, admin::models::create, admin::models::get, admin::models::replace, admin::models::update, admin::models::delete,
+        admin::users::list, admin::users::create, admin::users::get, admin::users::delete,
+        admin::virtual_keys::list, admin::virtual_keys::create, admin::virtual_keys::get, admin::virtual_keys::update, admin::virtual_keys::delete,
+        admin::virtual_keys::list_for_user, admin::virtual_keys::create_for_user,
+        admin::stats::stats, admin::logs::list,
+        data::chat_completions, data::embeddings, data::models, data::passthrough,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    tags(
+        (name = "providers", description = "Providers, their upstream keys and model implementations"),
+        (name = "api-keys", description = "Virtual API keys for the data plane"),
+        (name = "data plane", description = "OpenAI-compatible endpoints for applications"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The error body every endpoint uses.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    message: String,
+    #[schema(rename = "type")]
+    kind: String,
+    param: Option<String>,
+    code: Option<String>,
+}

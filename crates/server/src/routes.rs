@@ -1,0 +1,95 @@
+//! The route table: every public path → its handler. Nothing else lives here.
+
+use axum::Router;
+use axum::routing::{any, get, post};
+
+use crate::state::AppState;
+use crate::{admin, data, health};
+
+/// Control-plane routes (also mounted under `/api/v1`).
+fn control_plane() -> Router<AppState> {
+    use admin::*;
+    Router::new()
+        .route("/auth/login", post(auth::login))
+        .route(
+            "/system/secret-key/generate",
+            post(system::generate_secret_key),
+        )
+        .route("/system/admin/init", post(system::admin_init))
+        .route("/providers", get(providers::list).post(providers::create))
+        .route(
+            "/providers/{provider}",
+            get(providers::get)
+                .put(providers::replace)
+                .patch(providers::update)
+                .delete(providers::delete),
+        )
+        .route(
+            "/providers/{provider}/keys",
+            get(upstream_keys::list).post(upstream_keys::create),
+        )
+        .route(
+            "/providers/{provider}/keys/{key_id}",
+            get(upstream_keys::get)
+                .put(upstream_keys::replace)
+                .patch(upstream_keys::update)
+                .delete(upstream_keys::delete),
+        )
+        .route(
+            "/providers/{provider}/models",
+            get(models::list).post(models::create),
+        )
+        .route(
+            "/providers/{provider}/models/{id}",
+            get(models::get)
+                .put(models::replace)
+                .patch(models::update)
+                .delete(models::delete),
+        )
+        .route("/admin/users", get(users::list).post(users::create))
+        .route("/admin/users/{id}", get(users::get).delete(users::delete))
+        .route(
+            "/admin/api-keys",
+            get(virtual_keys::list).post(virtual_keys::create),
+        )
+        .route(
+            "/admin/api-keys/{id}",
+            get(virtual_keys::get)
+                .patch(virtual_keys::update)
+                .delete(virtual_keys::delete),
+        )
+        .route(
+            "/users/{user_id}/api-keys",
+            get(virtual_keys::list_for_user).post(virtual_keys::create_for_user),
+        )
+        .route("/admin/stats", get(stats::stats))
+        .route("/admin/logs", get(logs::list))
+}
+
+/// Data-plane routes, with the seeds' compatible prefixes.
+fn data_plane() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(data::chat_completions))
+        .route("/chat/completions", post(data::chat_completions))
+        .route("/api/v1/chat/completions", post(data::chat_completions))
+        .route(
+            "/api/v1/proxy/chat/completions",
+            post(data::chat_completions),
+        )
+        .route("/v1/embeddings", post(data::embeddings))
+        .route("/embeddings", post(data::embeddings))
+        .route("/v1/models", get(data::models))
+        .route("/models", get(data::models))
+        .route("/api/v1/models", get(data::models))
+        .route("/v1/{*path}", any(data::passthrough))
+}
+
+/// Every route of the server.
+pub fn all() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(health::metrics))
+        .merge(data_plane())
+        .merge(control_plane())
+        .nest("/api/v1", control_plane())
+}

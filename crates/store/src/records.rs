@@ -1,0 +1,139 @@
+//! The stored records, one struct per table. Times are unix milliseconds; JSON columns are
+//! text (decoded by the layers above, which own their shape).
+
+use serde::{Deserialize, Serialize};
+
+/// An upstream LLM provider (seed: ModelProvider).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, Deserialize)]
+pub struct ProviderRecord {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub kind: String,
+    pub base_url: String,
+    pub description: String,
+    pub weight: f64,
+    pub enabled: bool,
+    pub provider_type: String,
+    /// JSON object of header name → value.
+    pub extra_headers: String,
+    pub timeout_ms: i64,
+    pub connect_timeout_ms: i64,
+    /// JSON array of HTTP statuses that trigger failover.
+    pub retryable_statuses: String,
+    pub api_version: Option<String>,
+    pub passthrough_auth: bool,
+    pub is_default: bool,
+    /// `api` (made through the admin API), `config` (TOML) or `env` (well-known env vars).
+    pub source: String,
+    pub tenant_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An upstream API key of a provider; the secret is encrypted.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UpstreamKeyRecord {
+    pub id: String,
+    pub provider_id: String,
+    pub alias: String,
+    pub secret_enc: String,
+    pub preview: String,
+    pub weight: f64,
+    pub max_qps: Option<i64>,
+    pub max_rpm: Option<i64>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A model implementation: a public model name served by a provider under its own name.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ModelRecord {
+    pub id: String,
+    pub provider_id: String,
+    pub model_id: String,
+    pub provider_model_id: String,
+    pub version: Option<String>,
+    pub context_window: Option<i64>,
+    /// JSON object (see the core crate's `Pricing`).
+    pub pricing_info: String,
+    pub is_available: bool,
+    /// JSON object of request defaults.
+    pub custom_parameters: String,
+    pub dialect: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A person or service account that can log in to the admin API or own virtual keys.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A virtual API key clients use against the data plane. Only its hash is stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct VirtualKeyRecord {
+    pub id: String,
+    pub key_hash: String,
+    pub prefix: String,
+    pub name: String,
+    pub user_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub expires_at: Option<i64>,
+    /// JSON array of model names; empty means all.
+    pub allowed_models: String,
+    pub rpm: Option<i64>,
+    pub rph: Option<i64>,
+    pub tpm: Option<i64>,
+    pub daily_requests: Option<i64>,
+    pub monthly_requests: Option<i64>,
+    pub daily_tokens: Option<i64>,
+    pub monthly_tokens: Option<i64>,
+    /// Decimal string.
+    pub budget: Option<String>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One data-plane request, appended once when it ends.
+#[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow, Serialize, Deserialize)]
+pub struct RequestLogRecord {
+    pub id: String,
+    pub ts_ms: i64,
+    pub request_id: String,
+    pub key_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub dialect: String,
+    pub endpoint: String,
+    pub requested_model: Option<String>,
+    pub provider: Option<String>,
+    pub provider_model: Option<String>,
+    pub attempts: i64,
+    pub status: i64,
+    pub stream: bool,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cached_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub total_tokens: i64,
+    /// Decimal string.
+    pub cost: Option<String>,
+    pub error: Option<String>,
+    /// JSON array of attempts (provider, key alias, status, error, latency).
+    pub attempt_log: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+}

@@ -1,0 +1,84 @@
+//! The request log: append-only batched inserts and filtered queries.
+
+use crate::db::Database;
+use crate::error::Result;
+use crate::records::RequestLogRecord;
+use crate::{Page, with_pool};
+
+const COLS: &str = "id, ts_ms, request_id, key_id, tenant_id, dialect, endpoint, requested_model, \
+    provider, provider_model, attempts, status, stream, latency_ms, ttft_ms, prompt_tokens, \
+    completion_tokens, cached_tokens, reasoning_tokens, total_tokens, cost, error, attempt_log, \
+    request_body, response_body";
+
+/// Rows per INSERT statement (25 columns each keeps well under every bind limit).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Filters of a request-log query; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLogFilter {
+    pub key_id: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub status: Option<i64>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+}
+
+const WHERE: &str = "WHERE ($1 IS NULL OR key_id = $1) AND ($2 IS NULL OR requested_model = $2) \
+    AND ($3 IS NULL OR provider = $3) AND ($4 IS NULL OR status = $4) \
+    AND ($5 IS NULL OR ts_ms >= $5) AND ($6 IS NULL OR ts_ms < $6)";
+
+impl Database {
+    /// Appends records in one transaction, a few hundred rows per statement.
+    pub async fn insert_request_logs(&self, records: &[RequestLogRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for chunk in records.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO request_logs ({COLS}) "));
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(&r.id).push_bind(r.ts_ms).push_bind(&r.request_id).push_bind(&r.key_id)
+                        .push_bind(&r.tenant_id).push_bind(&r.dialect).push_bind(&r.endpoint)
+                        .push_bind(&r.requested_model).push_bind(&r.provider).push_bind(&r.provider_model)
+                        .push_bind(r.attempts).push_bind(r.status).push_bind(r.stream).push_bind(r.latency_ms)
+                        .push_bind(r.ttft_ms).push_bind(r.prompt_tokens).push_bind(r.completion_tokens)
+                        .push_bind(r.cached_tokens).push_bind(r.reasoning_tokens).push_bind(r.total_tokens)
+                        .push_bind(&r.cost).push_bind(&r.error).push_bind(&r.attempt_log)
+                        .push_bind(&r.request_body).push_bind(&r.response_body);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records matching `filter`, newest first.
+    pub async fn query_request_logs(
+        &self,
+        filter: &RequestLogFilter,
+        page: Page,
+    ) -> Result<Vec<RequestLogRecord>> {
+        let sql = format!(
+            "SELECT {COLS} FROM request_logs {WHERE} ORDER BY ts_ms DESC, id DESC LIMIT $7 OFFSET $8"
+        );
+        let f = filter;
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&f.key_id).bind(&f.model).bind(&f.provider).bind(f.status).bind(f.since_ms).bind(f.until_ms)
+            .bind(page.limit).bind(page.skip)
+            .fetch_all(p).await?),
+        )
+    }
+
+    pub async fn count_request_logs(&self, filter: &RequestLogFilter) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) FROM request_logs {WHERE}");
+        let f = filter;
+        let (n,): (i64,) = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&f.key_id).bind(&f.model).bind(&f.provider).bind(f.status).bind(f.since_ms).bind(f.until_ms)
+            .fetch_one(p).await?);
+        Ok(n)
+    }
+}

@@ -1,0 +1,80 @@
+//! Queries on `virtual_keys`.
+
+use crate::db::Database;
+use crate::error::{Result, StoreError};
+use crate::records::VirtualKeyRecord;
+use crate::{Page, with_pool};
+
+const COLS: &str = "id, key_hash, prefix, name, user_id, tenant_id, expires_at, allowed_models, \
+    rpm, rph, tpm, daily_requests, monthly_requests, daily_tokens, monthly_tokens, budget, \
+    enabled, created_at, updated_at";
+
+impl Database {
+    /// Lists keys, optionally only those of one user.
+    pub async fn list_virtual_keys(
+        &self,
+        user_id: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<VirtualKeyRecord>> {
+        let sql = format!(
+            "SELECT {COLS} FROM virtual_keys WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        );
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(page.limit).bind(page.skip).fetch_all(p).await?),
+        )
+    }
+
+    pub async fn all_virtual_keys(&self) -> Result<Vec<VirtualKeyRecord>> {
+        let sql = format!("SELECT {COLS} FROM virtual_keys");
+        Ok(with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?))
+    }
+
+    pub async fn count_virtual_keys(&self) -> Result<i64> {
+        let (n,): (i64,) = with_pool!(self, p => sqlx::query_as("SELECT COUNT(*) FROM virtual_keys").fetch_one(p).await?);
+        Ok(n)
+    }
+
+    pub async fn get_virtual_key(&self, id: &str) -> Result<Option<VirtualKeyRecord>> {
+        let sql = format!("SELECT {COLS} FROM virtual_keys WHERE id = $1");
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?),
+        )
+    }
+
+    pub async fn insert_virtual_key(&self, k: &VirtualKeyRecord) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO virtual_keys ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
+        );
+        with_pool!(self, p => {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&k.id).bind(&k.key_hash).bind(&k.prefix).bind(&k.name).bind(&k.user_id)
+                .bind(&k.tenant_id).bind(k.expires_at).bind(&k.allowed_models).bind(k.rpm).bind(k.rph)
+                .bind(k.tpm).bind(k.daily_requests).bind(k.monthly_requests).bind(k.daily_tokens)
+                .bind(k.monthly_tokens).bind(&k.budget).bind(k.enabled).bind(k.created_at).bind(k.updated_at)
+                .execute(p).await?.rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn update_virtual_key(&self, k: &VirtualKeyRecord) -> Result<()> {
+        let done = with_pool!(self, p => {
+            sqlx::query("UPDATE virtual_keys SET name=$2, user_id=$3, tenant_id=$4, expires_at=$5, \
+                allowed_models=$6, rpm=$7, rph=$8, tpm=$9, daily_requests=$10, monthly_requests=$11, \
+                daily_tokens=$12, monthly_tokens=$13, budget=$14, enabled=$15, updated_at=$16 WHERE id=$1")
+                .bind(&k.id).bind(&k.name).bind(&k.user_id).bind(&k.tenant_id).bind(k.expires_at)
+                .bind(&k.allowed_models).bind(k.rpm).bind(k.rph).bind(k.tpm).bind(k.daily_requests)
+                .bind(k.monthly_requests).bind(k.daily_tokens).bind(k.monthly_tokens).bind(&k.budget)
+                .bind(k.enabled).bind(k.updated_at)
+                .execute(p).await?.rows_affected()
+        });
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn delete_virtual_key(&self, id: &str) -> Result<bool> {
+        let done = with_pool!(self, p => sqlx::query("DELETE FROM virtual_keys WHERE id = $1").bind(id).execute(p).await?.rows_affected());
+        Ok(done > 0)
+    }
+}
