@@ -1,0 +1,311 @@
+//! A mock OpenAI-compatible upstream on loopback, with behaviours for failure tests.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// What the mock does with the next chat/embeddings request.
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    /// Answer normally.
+    Ok,
+    /// Answer with this status and body (and `Retry-After` seconds if set).
+    Status(u16, Value, Option<u64>),
+    /// Wait, then answer normally.
+    Delay(Duration),
+    /// Stream: send `n` content chunks, then drop the connection (no `[DONE]`).
+    StreamBreakAfter(usize),
+    /// Stream: send everything but `[DONE]`, then end cleanly.
+    StreamNoDone,
+    /// Stream: the first event is an error object.
+    StreamErrorFirst,
+    /// Stream: first chunk, then wait for `release()` before the rest.
+    StreamHold,
+    /// Stream: a chunk every 50 ms, 400 chunks (to observe cancellation).
+    StreamSlow,
+    /// Stream: usage rides on the last content chunk (non-empty choices), no usage-only chunk.
+    StreamUsageOnContent,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+pub struct MockState {
+    pub behavior: Mutex<Behavior>,
+    pub requests: Mutex<Vec<Recorded>>,
+    pub hits: AtomicUsize,
+    pub release: Notify,
+    pub cancelled: AtomicBool,
+    pub models: Mutex<Vec<String>>,
+    pub name: String,
+}
+
+/// A running mock upstream.
+pub struct MockUpstream {
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<MockState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockUpstream {
+    pub async fn start(name: &str) -> Self {
+        let state = Arc::new(MockState {
+            behavior: Mutex::new(Behavior::Ok),
+            requests: Mutex::new(vec![]),
+            hits: AtomicUsize::new(0),
+            release: Notify::new(),
+            cancelled: AtomicBool::new(false),
+            models: Mutex::new(vec!["mock-model".into()]),
+            name: name.into(),
+        });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route(
+                "/openai/deployments/{deployment}/chat/completions",
+                post(chat),
+            )
+            .route("/v1/embeddings", post(embeddings))
+            .route("/v1/models", get(models))
+            .route("/v1/{*rest}", any(echo))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, state, task }
+    }
+
+    /// Base URL as a provider's `base_url` (`…/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn set(&self, b: Behavior) {
+        *self.state.behavior.lock().unwrap() = b;
+    }
+
+    pub fn set_models(&self, m: &[&str]) {
+        *self.state.models.lock().unwrap() = m.iter().map(|s| s.to_string()).collect();
+    }
+
+    pub fn hits(&self) -> usize {
+        self.state.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Recorded {
+        self.requests().pop().expect("the mock received a request")
+    }
+
+    pub fn release(&self) {
+        self.state.release.notify_waiters();
+        self.state.release.notify_one();
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.state.cancelled.load(Ordering::SeqCst)
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn record(state: &MockState, req: Request) -> Recorded {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let r = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body,
+    };
+    state.hits.fetch_add(1, Ordering::SeqCst);
+    state.requests.lock().unwrap().push(r.clone());
+    r
+}
+
+fn usage() -> Value {
+    json!({"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,
+           "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 3}})
+}
+
+fn completion(state: &MockState, model: &str) -> Value {
+    json!({"id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("Hello from {}", state.name)}, "finish_reason": "stop"}],
+           "usage": usage()})
+}
+
+fn chunk(model: &str, content: &str) -> String {
+    let c = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                   "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+    format!("data: {c}\n\n")
+}
+
+fn sse(rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>) -> Response {
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+async fn chat(State(state): State<Arc<MockState>>, req: Request) -> Response {
+    let r = record(&state, req).await;
+    let body = r.json();
+    let model = body["model"].as_str().unwrap_or("mock-model").to_owned();
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"]
+        .as_bool()
+        .unwrap_or(false);
+    let behavior = state.behavior.lock().unwrap().clone();
+    match behavior {
+        Behavior::Status(code, b, retry_after) => {
+            let mut resp = (StatusCode::from_u16(code).unwrap(), axum::Json(b)).into_response();
+            if let Some(s) = retry_after {
+                resp.headers_mut()
+                    .insert("retry-after", s.to_string().parse().unwrap());
+            }
+            return resp;
+        }
+        Behavior::Delay(d) => tokio::time::sleep(d).await,
+        _ => {}
+    }
+    if !stream {
+        return axum::Json(completion(&state, &model)).into_response();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let st = state.clone();
+    tokio::spawn(async move {
+        let send = |s: String| {
+            let tx = tx.clone();
+            async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
+        };
+        match behavior {
+            Behavior::StreamErrorFirst => {
+                let _ = send(format!(
+                    "data: {}\n\n",
+                    json!({"error": {"message": "overloaded", "type": "server_error"}})
+                ))
+                .await;
+                return;
+            }
+            Behavior::StreamBreakAfter(n) => {
+                for i in 0..n {
+                    send(chunk(&model, &format!("part{i} "))).await;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = tx
+                    .send(Err(std::io::Error::other("connection reset")))
+                    .await;
+                return;
+            }
+            Behavior::StreamHold => {
+                let _ = send(": keep-alive\n\n".into()).await;
+                send(chunk(&model, "first ")).await;
+                st.release.notified().await;
+            }
+            Behavior::StreamSlow => {
+                for i in 0..400 {
+                    if !send(chunk(&model, &format!("t{i} "))).await {
+                        st.cancelled.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            _ => {}
+        }
+        for word in ["Hello", " from", " the", " mock"] {
+            send(chunk(&model, word)).await;
+        }
+        if matches!(behavior, Behavior::StreamUsageOnContent) {
+            let c = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model,
+                           "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage()});
+            send(format!("data: {c}\n\n")).await;
+        } else if include_usage {
+            let c = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage()});
+            send(format!("data: {c}\n\n")).await;
+        }
+        if !matches!(behavior, Behavior::StreamNoDone) {
+            send("data: [DONE]\n\n".into()).await;
+        }
+    });
+    sse(rx)
+}
+
+async fn embeddings(State(state): State<Arc<MockState>>, req: Request) -> Response {
+    let r = record(&state, req).await;
+    let behavior = state.behavior.lock().unwrap().clone();
+    if let Behavior::Status(code, b, _) = behavior {
+        return (StatusCode::from_u16(code).unwrap(), axum::Json(b)).into_response();
+    }
+    let model = r.json()["model"]
+        .as_str()
+        .unwrap_or("mock-embed")
+        .to_owned();
+    axum::Json(json!({"object": "list", "model": model,
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
+        "usage": {"prompt_tokens": 5, "total_tokens": 5}}))
+    .into_response()
+}
+
+async fn models(State(state): State<Arc<MockState>>) -> Response {
+    state.hits.fetch_add(1, Ordering::SeqCst);
+    let data: Vec<Value> = state
+        .models
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": state.name}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn echo(State(state): State<Arc<MockState>>, req: Request) -> Response {
+    let r = record(&state, req).await;
+    let ct = r
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    axum::Json(json!({"method": r.method, "path": r.path, "query": r.query, "content_type": ct, "received_bytes": r.body.len(),
+        "authorization": r.headers.get("authorization").and_then(|v| v.to_str().ok())}))
+    .into_response()
+}
