@@ -16,6 +16,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::pricing::Pricing;
+use crate::strategy::{Selector, Strategy};
+
+/// One upstream of a logical model.
+#[derive(Debug)]
+pub struct LogicalUpstream {
+    pub model: Arc<ModelEntry>,
+    pub weight: f64,
+    pub priority: i64,
+    pub enabled: bool,
+}
+
+/// A logical model: a public name over several upstreams, balanced by a strategy.
+#[derive(Debug)]
+pub struct LogicalEntry {
+    pub id: String,
+    pub name: String,
+    pub strategy: Strategy,
+    /// Logical model (or any model) names tried after this one's upstreams.
+    pub fallback: Vec<String>,
+    pub enabled: bool,
+    pub upstreams: Vec<LogicalUpstream>,
+    pub selector: Arc<Selector>,
+}
 
 /// One upstream key, ready to use.
 #[derive(Debug)]
@@ -107,6 +130,12 @@ pub struct Catalogue {
     models: HashMap<String, Vec<Arc<ModelEntry>>>,
     /// (provider_id, model_id) → implementation.
     by_provider_model: HashMap<(String, String), Arc<ModelEntry>>,
+    by_model_impl_id: HashMap<String, Arc<ModelEntry>>,
+    pub logical: HashMap<String, Arc<LogicalEntry>>,
+    /// Aliases stored through the admin API (config aliases live in the routing config).
+    pub aliases: HashMap<String, String>,
+    /// Model names registered as available (seed 004's `/admin/models`).
+    pub registered: Vec<String>,
 }
 
 /// Errors of building a catalogue.
@@ -122,7 +151,58 @@ impl Catalogue {
         let providers = db.all_providers().await?;
         let keys = db.all_upstream_keys().await?;
         let models = db.all_models().await?;
-        Ok(Self::build(providers, keys, models, secrets))
+        let mut cat = Self::build(providers, keys, models, secrets);
+        let logical = db.all_logical_models().await?;
+        let ups = db.all_logical_upstreams().await?;
+        cat.add_routing(logical, ups);
+        cat.aliases = db
+            .all_aliases()
+            .await?
+            .into_iter()
+            .map(|a| (a.alias, a.target))
+            .collect();
+        cat.registered = db
+            .all_registered_models()
+            .await?
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        Ok(cat)
+    }
+
+    /// Adds logical models, resolving their upstreams to model implementations.
+    pub fn add_routing(
+        &mut self,
+        logical: Vec<modelgate_store::LogicalModelRecord>,
+        ups: Vec<modelgate_store::LogicalUpstreamRecord>,
+    ) {
+        let mut by_lm: HashMap<String, Vec<LogicalUpstream>> = HashMap::new();
+        for u in ups {
+            if let Some(m) = self.by_model_impl_id.get(&u.model_implementation_id) {
+                by_lm
+                    .entry(u.logical_model_id.clone())
+                    .or_default()
+                    .push(LogicalUpstream {
+                        model: m.clone(),
+                        weight: u.weight,
+                        priority: u.priority,
+                        enabled: u.enabled,
+                    });
+            }
+        }
+        for lm in logical {
+            let strategy = lm.strategy.parse().unwrap_or(Strategy::WeightedRandom);
+            let entry = LogicalEntry {
+                upstreams: by_lm.remove(&lm.id).unwrap_or_default(),
+                fallback: serde_json::from_str(&lm.fallback).unwrap_or_default(),
+                id: lm.id,
+                name: lm.name.clone(),
+                strategy,
+                enabled: lm.enabled,
+                selector: Arc::new(Selector::default()),
+            };
+            self.logical.insert(lm.name, Arc::new(entry));
+        }
     }
 
     /// Builds the indexes. Keys that cannot be decrypted and providers of unknown kinds are
@@ -219,10 +299,16 @@ impl Catalogue {
                 .entry(entry.model_id.clone())
                 .or_default()
                 .push(entry.clone());
+            cat.by_model_impl_id.insert(entry.id.clone(), entry.clone());
             cat.by_provider_model
                 .insert((entry.provider_id.clone(), entry.model_id.clone()), entry);
         }
         cat
+    }
+
+    /// A model implementation by its id.
+    pub fn model_impl(&self, id: &str) -> Option<&Arc<ModelEntry>> {
+        self.by_model_impl_id.get(id)
     }
 
     pub fn provider(&self, id: &str) -> Option<&Arc<ProviderEntry>> {

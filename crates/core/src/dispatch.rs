@@ -56,6 +56,8 @@ pub struct Call {
     pub force_stream_field: bool,
     pub auth: Auth,
     pub started: Instant,
+    /// Sticky-session id, if the client sent one.
+    pub session: Option<String>,
 }
 
 /// What goes back to the client.
@@ -285,25 +287,32 @@ impl Gateway {
             self.settings.log_bodies,
         );
 
-        let candidates = match self.resolve(&call.model, &call.auth).await {
-            Ok(c) => c,
+        let route = match self.route(&call.model, &call.auth, true).await {
+            Ok(r) => r,
             Err(e) => {
                 settle.finish(e.status(), None, Some(e.to_string()), None);
                 return Reply::error(&e);
             }
         };
+        let plan = self.plan(&route, call.session.as_deref(), true);
 
+        let hs = &self.health.settings;
         let deadline = call.started + self.settings.total_timeout;
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut upstream_wait = Duration::ZERO;
         let mut last: Option<UpstreamFailure> = None;
+        let mut skipped_open = 0usize;
         let stream_options = self.stream_options_override(&call);
 
-        'candidates: for cand in &candidates {
+        'candidates: for planned in &plan {
+            let cand = &planned.candidate;
             let keys: Vec<KeyUse<'_>> = match &call.auth {
                 Auth::Passthrough(k) => vec![KeyUse {
+                    id: "client",
                     alias: "client",
                     secret: k,
+                    max_qps: None,
+                    max_rpm: None,
                 }],
                 Auth::Key(_) => cand
                     .provider
@@ -312,13 +321,31 @@ impl Gateway {
                     .map(KeyUse::from)
                     .collect(),
             };
+            if keys.is_empty() {
+                continue;
+            }
+            let stats = self.health.upstream(&cand.id());
+            if !stats.admits(hs) {
+                skipped_open += 1;
+                continue;
+            }
+            let mut tried_here = false;
             for key in keys {
                 if attempts.len() >= self.settings.max_attempts || Instant::now() >= deadline {
+                    if !tried_here {
+                        stats.release_trial();
+                    }
                     break 'candidates;
                 }
+                let key_state = self.health.key(key.id, key.secret);
+                if !key_state.try_acquire(key.max_qps, key.max_rpm) {
+                    continue;
+                }
+                tried_here = true;
                 let body = match self.encode_body(&call, cand, stream_options.as_deref()) {
                     Ok(b) => b,
                     Err(e) => {
+                        stats.release_trial();
                         let e = GatewayError::bad_request(
                             format!("cannot encode the request: {e}"),
                             None,
@@ -327,6 +354,7 @@ impl Gateway {
                         return Reply::error(&e);
                     }
                 };
+                let in_flight = stats.start();
                 let t0 = Instant::now();
                 let sent = self
                     .send(
@@ -346,12 +374,21 @@ impl Gateway {
                             .min(deadline.saturating_duration_since(Instant::now()));
                         match tokio::time::timeout(timeout, resp.bytes()).await {
                             Ok(Ok(bytes)) => {
+                                drop(in_flight);
                                 upstream_wait += t0.elapsed();
+                                stats.success(t0.elapsed());
                                 attempts.push(attempt(cand, &key, "ok", t0));
                                 settle.set_route(cand, &attempts);
                                 settle.set_response_body(&bytes);
                                 let usage = usage_of_body(&bytes);
                                 settle.finish(200, usage, None, None);
+                                self.after_success(
+                                    &call,
+                                    &route.resolved,
+                                    cand,
+                                    Some(&bytes),
+                                    None,
+                                );
                                 return self.success(
                                     cand,
                                     &attempts,
@@ -369,10 +406,22 @@ impl Gateway {
                         let strip = stream_options.is_some();
                         attempts.push(attempt(cand, &key, "ok", t0));
                         settle.set_route(cand, &attempts);
+                        let extras = relay::RelayExtras {
+                            in_flight: Some(in_flight),
+                            stats: Some((stats.clone(), self.health.clone())),
+                            capture: call.session.as_ref().map(|s| relay::Capture {
+                                sessions: self.clone(),
+                                session: s.clone(),
+                            }),
+                        };
                         // The relay owns the settle from here; it hands it back on failure.
-                        match relay::open_sse(resp, cand.provider.timeout, strip, settle).await {
+                        match relay::open_sse(resp, cand.provider.timeout, strip, settle, extras)
+                            .await
+                        {
                             Ok(stream) => {
                                 upstream_wait += t0.elapsed();
+                                stats.success(t0.elapsed());
+                                self.after_success(&call, &route.resolved, cand, None, None);
                                 return self.success_stream(
                                     cand,
                                     &attempts,
@@ -388,13 +437,43 @@ impl Gateway {
                             }
                         }
                     }
-                    Err(f) => Err(f),
+                    Err(f) => {
+                        drop(in_flight);
+                        Err(f)
+                    }
                 };
                 upstream_wait += t0.elapsed();
                 let Err(failure) = outcome else { continue };
                 attempts.push(attempt(cand, &key, &failure.label(), t0));
                 tracing::warn!(provider = %cand.provider.name, key = key.alias, outcome = %failure.label(), "upstream attempt failed");
                 let next = next_after(&failure, &cand.provider.retryable_statuses);
+                match &failure {
+                    UpstreamFailure::Status {
+                        status: 429,
+                        retry_after,
+                        ..
+                    } => {
+                        key_state.cool_down(retry_after.unwrap_or(hs.default_cooldown));
+                        stats.release_trial();
+                    }
+                    UpstreamFailure::Status {
+                        status: 401 | 403,
+                        body,
+                        ..
+                    } => {
+                        key_state.mark_invalid(format!(
+                            "the upstream refused this key: {}",
+                            String::from_utf8_lossy(&body[..body.len().min(200)])
+                        ));
+                        stats.release_trial();
+                    }
+                    f if matches!(next, Next::OtherUpstream) => {
+                        if stats.failure(&f.to_string(), t0.elapsed(), hs) {
+                            tracing::warn!(provider = %cand.provider.name, upstream = %cand.upstream_model, "circuit opened");
+                        }
+                    }
+                    _ => stats.neutral(),
+                }
                 last = Some(failure);
                 match next {
                     Next::OtherKey => continue,
@@ -402,13 +481,31 @@ impl Gateway {
                     Next::Stop => break 'candidates,
                 }
             }
+            if !tried_here {
+                stats.release_trial();
+            }
         }
 
-        let failure = last.unwrap_or_else(|| {
-            UpstreamFailure::Connect("no upstream key is available for this model".into())
-        });
-        if let Some(c) = candidates.first() {
-            settle.set_route(c, &attempts);
+        let failure = match last {
+            Some(f) => f,
+            None => {
+                let why = if skipped_open > 0 {
+                    "every upstream of this model is unhealthy (circuit open); try again shortly"
+                } else {
+                    "no upstream key of this model is usable now (disabled, cooling down after 429, invalid, or at its rate limit)"
+                };
+                let e = GatewayError::Unavailable(why.into());
+                settle.set_attempts(&attempts);
+                settle.finish(503, None, Some(e.to_string()), None);
+                let mut reply = Reply::error(&e);
+                reply
+                    .headers
+                    .push(("x-modelgate-attempts", attempts.len().to_string()));
+                return reply;
+            }
+        };
+        if let Some(p) = plan.first() {
+            settle.set_route(&p.candidate, &attempts);
         }
         settle.set_attempts(&attempts);
         let mut reply = failure_reply(&failure);
@@ -420,6 +517,62 @@ impl Gateway {
             .headers
             .push(("x-modelgate-attempts", attempts.len().to_string()));
         reply
+    }
+
+    /// Session bookkeeping after a successful attempt: pin (or re-pin) and store context.
+    fn after_success(
+        &self,
+        call: &Call,
+        resolved: &str,
+        cand: &Candidate,
+        body: Option<&Bytes>,
+        _: Option<()>,
+    ) {
+        let Some(session) = call.session.as_deref() else {
+            return;
+        };
+        self.sessions.served(
+            session,
+            resolved,
+            &cand.provider.id,
+            &cand.provider.name,
+            &cand.upstream_model,
+        );
+        if call.endpoint != Endpoint::ChatCompletions {
+            return;
+        }
+        let had_context = self
+            .sessions
+            .context(session)
+            .is_some_and(|c| !c.is_empty());
+        let mut msgs: Vec<(String, serde_json::Value)> = Vec::new();
+        if let Some(Ok(messages)) = call.body.get_as::<Vec<serde_json::Value>>("messages") {
+            let take = if had_context {
+                messages.len().min(1)
+            } else {
+                messages.len()
+            };
+            for m in messages.iter().skip(messages.len() - take) {
+                let role = m["role"].as_str().unwrap_or("user").to_owned();
+                msgs.push((role, m["content"].clone()));
+            }
+        }
+        if let Some(b) = body {
+            #[derive(serde::Deserialize)]
+            struct R {
+                choices: Vec<C>,
+            }
+            #[derive(serde::Deserialize)]
+            struct C {
+                message: serde_json::Value,
+            }
+            if let Ok(r) = serde_json::from_slice::<R>(b)
+                && let Some(c) = r.choices.first()
+            {
+                msgs.push(("assistant".into(), c.message["content"].clone()));
+            }
+        }
+        self.sessions.append(session, msgs);
     }
 
     /// `stream_options` to send when the gateway must ask for usage itself.
@@ -570,15 +723,21 @@ fn route_headers(
 }
 
 struct KeyUse<'a> {
+    id: &'a str,
     alias: &'a str,
     secret: &'a str,
+    max_qps: Option<i64>,
+    max_rpm: Option<i64>,
 }
 
 impl<'a> From<&'a UpstreamKey> for KeyUse<'a> {
     fn from(k: &'a UpstreamKey) -> Self {
         KeyUse {
+            id: &k.id,
             alias: &k.alias,
             secret: &k.secret,
+            max_qps: k.max_qps,
+            max_rpm: k.max_rpm,
         }
     }
 }

@@ -19,6 +19,8 @@ pub enum GatewayError {
     #[error(transparent)]
     Upstream(UpstreamFailure),
     #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -37,6 +39,7 @@ impl GatewayError {
             GatewayError::ModelNotFound(_) => 404,
             GatewayError::BadRequest { .. } => 400,
             GatewayError::Upstream(f) => f.client_status(),
+            GatewayError::Unavailable(_) => 503,
             GatewayError::Internal(_) => 500,
         }
     }
@@ -50,6 +53,7 @@ impl GatewayError {
                 "invalid_request_error"
             }
             GatewayError::Upstream(_) => "upstream_error",
+            GatewayError::Unavailable(_) => "service_unavailable",
             GatewayError::Internal(_) => "server_error",
         }
     }
@@ -64,6 +68,7 @@ impl GatewayError {
             GatewayError::Upstream(UpstreamFailure::Timeout(_)) => Some("upstream_timeout"),
             GatewayError::Upstream(UpstreamFailure::Connect(_)) => Some("upstream_unreachable"),
             GatewayError::Upstream(_) => Some("upstream_error"),
+            GatewayError::Unavailable(_) => Some("no_available_upstream"),
             GatewayError::Internal(_) => None,
         }
     }

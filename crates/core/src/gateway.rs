@@ -16,11 +16,17 @@ use tokio_util::sync::CancellationToken;
 use crate::catalogue::{Catalogue, CatalogueError};
 use crate::dispatch::{BODY_LOG_LIMIT, Reply, ReplyBody, Settle, failure_reply, truncate_utf8};
 use crate::error::GatewayError;
+use crate::health::{HealthRegistry, HealthSettings};
 use crate::keyring::{KeyContext, KeyRing};
 use crate::model_list::ModelDirectory;
 use crate::relay;
 use crate::request_log::RequestLogger;
 use crate::resolve::{self, Candidate};
+use crate::routing::RoutingConfig;
+use crate::sessions::Sessions;
+use crate::strategy::Selector;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Tunables of the data plane.
 #[derive(Debug, Clone)]
@@ -35,6 +41,10 @@ pub struct GatewaySettings {
     /// Legacy static keys (`API_KEYS`).
     pub static_keys: Vec<String>,
     pub connect_timeout: Duration,
+    pub health: HealthSettings,
+    /// Idle time after which a session's pin and context are forgotten.
+    pub session_ttl: Duration,
+    pub routing: RoutingConfig,
 }
 
 impl Default for GatewaySettings {
@@ -46,6 +56,9 @@ impl Default for GatewaySettings {
             total_timeout: Duration::from_secs(600),
             static_keys: vec![],
             connect_timeout: Duration::from_secs(10),
+            health: HealthSettings::default(),
+            session_ttl: Duration::from_secs(3600),
+            routing: RoutingConfig::default(),
         }
     }
 }
@@ -93,6 +106,10 @@ pub struct Gateway {
     pub client: reqwest::Client,
     pub logger: RequestLogger,
     pub models: ModelDirectory,
+    pub health: Arc<HealthRegistry>,
+    pub sessions: Sessions,
+    pub routing: ArcSwap<RoutingConfig>,
+    pub(crate) selectors: Mutex<HashMap<String, Arc<Selector>>>,
     catalogue: ArcSwap<Catalogue>,
     keyring: ArcSwap<KeyRing>,
     version: parking_version::Version,
@@ -140,6 +157,10 @@ impl Gateway {
         let keyring = KeyRing::load(&db, &settings.static_keys).await?;
         let gw = Arc::new(Self {
             models: ModelDirectory::new(client.clone(), settings.models_cache_ttl),
+            health: Arc::new(HealthRegistry::new(settings.health.clone())),
+            sessions: Sessions::new(settings.session_ttl),
+            routing: ArcSwap::from_pointee(settings.routing.clone()),
+            selectors: Mutex::new(HashMap::new()),
             catalogue: ArcSwap::from_pointee(catalogue),
             keyring: ArcSwap::from_pointee(keyring),
             version: Default::default(),
@@ -231,40 +252,6 @@ impl Gateway {
         }
     }
 
-    /// Resolves a model for a caller: checks the key's allowed models, then the catalogue,
-    /// then zero-config discovery.
-    pub async fn resolve(&self, model: &str, auth: &Auth) -> Result<Vec<Candidate>, GatewayError> {
-        if !auth.allows_model(model) {
-            return Err(GatewayError::Forbidden(format!(
-                "This API key is not allowed to use the model `{model}`"
-            )));
-        }
-        let passthrough = matches!(auth, Auth::Passthrough(_));
-        let cat = self.catalogue.load_full();
-        let found = resolve::from_catalogue(&cat, model, passthrough);
-        if !found.is_empty() {
-            return Ok(found);
-        }
-        // Zero-config discovery: providers whose model list has this name.
-        let mut out = Vec::new();
-        for p in cat.providers.iter().filter(|p| {
-            resolve::provider_usable(p, passthrough) && (!passthrough || p.passthrough_auth)
-        }) {
-            if self.models.models_of(p).await.iter().any(|m| m == model) {
-                out.push(Candidate {
-                    provider: p.clone(),
-                    upstream_model: model.to_owned(),
-                    model: None,
-                });
-            }
-        }
-        out.sort_by(|a, b| b.provider.weight.total_cmp(&a.provider.weight));
-        if out.is_empty() {
-            return Err(GatewayError::ModelNotFound(model.to_owned()));
-        }
-        Ok(out)
-    }
-
     /// The aggregated model list visible to a caller: `(id, owned_by)`, sorted, unique.
     pub async fn list_models(&self, auth: &Auth) -> Vec<(String, String)> {
         let cat = self.catalogue.load_full();
@@ -272,6 +259,27 @@ impl Gateway {
             .model_names()
             .map(|(m, p)| (m.to_owned(), p.to_owned()))
             .collect();
+        out.extend(
+            cat.logical
+                .values()
+                .filter(|l| l.enabled)
+                .map(|l| (l.name.clone(), "modelgate".to_owned())),
+        );
+        {
+            let cfg = self.routing.load();
+            out.extend(
+                cfg.mappings
+                    .keys()
+                    .chain(cat.aliases.keys())
+                    .map(|a| (a.clone(), "modelgate".to_owned())),
+            );
+            out.extend(
+                cfg.available_models
+                    .iter()
+                    .chain(cat.registered.iter())
+                    .map(|m| (m.clone(), "modelgate".to_owned())),
+            );
+        }
         let lists = futures::future::join_all(
             cat.providers
                 .iter()
@@ -310,8 +318,12 @@ impl Gateway {
         };
         let settle = Settle::new(self.logger.clone(), record, req.started, false);
         let cand = match &req.model {
-            Some(m) => match self.resolve(m, &req.auth).await {
-                Ok(c) => c.into_iter().next(),
+            Some(m) => match self.route(m, &req.auth, true).await {
+                Ok(r) => self
+                    .plan(&r, None, true)
+                    .into_iter()
+                    .next()
+                    .map(|p| p.candidate),
                 Err(e) => {
                     settle.finish(e.status(), None, Some(e.to_string()), None);
                     return Reply::error(&e);
@@ -421,23 +433,26 @@ impl Gateway {
     }
 
     fn default_candidate(&self, passthrough: bool) -> Option<Candidate> {
+        self.default_provider(passthrough)
+            .map(|p| Candidate::new(p, String::new(), None))
+    }
+
+    /// The provider marked default, or the only usable provider.
+    pub fn default_provider(
+        &self,
+        passthrough: bool,
+    ) -> Option<Arc<crate::catalogue::ProviderEntry>> {
         let cat = self.catalogue.load_full();
         let usable: Vec<_> = cat
             .providers
             .iter()
-            .filter(|p| {
-                resolve::provider_usable(p, passthrough) && (!passthrough || p.passthrough_auth)
-            })
+            .filter(|p| resolve::provider_usable(p, passthrough))
             .collect();
-        let p = usable
+        usable
             .iter()
             .find(|p| p.is_default)
-            .or_else(|| (usable.len() == 1).then(|| &usable[0]))?;
-        Some(Candidate {
-            provider: (*p).clone(),
-            upstream_model: String::new(),
-            model: None,
-        })
+            .or_else(|| (usable.len() == 1).then(|| &usable[0]))
+            .map(|p| (*p).clone())
     }
 }
 

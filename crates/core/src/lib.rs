@@ -10,12 +10,16 @@ pub mod catalogue;
 pub mod dispatch;
 pub mod error;
 pub mod gateway;
+pub mod health;
 pub mod keyring;
 pub mod model_list;
 pub mod pricing;
 pub mod relay;
 pub mod request_log;
 pub mod resolve;
+pub mod routing;
+pub mod sessions;
+pub mod strategy;
 
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewaySettings};

@@ -2,6 +2,7 @@
 //! the aggregated `GET /v1/models` and for zero-config discovery of unknown model names.
 
 use crate::catalogue::ProviderEntry;
+use futures::FutureExt;
 use moka::future::Cache;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -46,6 +47,11 @@ impl ModelDirectory {
                 async move { Arc::new(fetch(&client, &p2).await) },
             )
             .await
+    }
+
+    /// The provider's cached model ids, without fetching.
+    pub fn cached_models_of(&self, p: &Arc<ProviderEntry>) -> Option<Arc<Vec<String>>> {
+        self.cache.get(&p.id).now_or_never().flatten()
     }
 
     /// Forgets every cached list (after catalogue changes).

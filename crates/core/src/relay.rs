@@ -19,6 +19,27 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::dispatch::Settle;
+use crate::gateway::Gateway;
+use crate::health::{HealthRegistry, InFlight, UpstreamStats};
+use std::sync::Arc;
+
+/// Where a session's streamed answer is stored.
+pub struct Capture {
+    pub sessions: Arc<Gateway>,
+    pub session: String,
+}
+
+/// What a relay carries besides the stream: the in-flight guard (held until the stream ends),
+/// the upstream's stats (a break mid-stream counts as a failure), and session capture.
+#[derive(Default)]
+pub struct RelayExtras {
+    pub in_flight: Option<InFlight>,
+    pub stats: Option<(Arc<UpstreamStats>, Arc<HealthRegistry>)>,
+    pub capture: Option<Capture>,
+}
+
+/// Most text kept from a streamed answer for the session context.
+const CAPTURE_LIMIT: usize = 64 * 1024;
 
 /// Body stream handed to the HTTP layer.
 pub type ClientStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
@@ -36,6 +57,8 @@ struct Relay {
     first_content_at: Option<Instant>,
     settle: Option<Settle>,
     ended: bool,
+    extras: RelayExtras,
+    captured: String,
 }
 
 enum Step {
@@ -88,6 +111,32 @@ impl Relay {
         if self.first_content_at.is_none() {
             self.first_content_at = Some(Instant::now());
         }
+        if self.extras.capture.is_some() && self.captured.len() < CAPTURE_LIMIT {
+            #[derive(serde::Deserialize)]
+            struct Chunk {
+                #[serde(default)]
+                choices: Vec<Choice>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Choice {
+                #[serde(default)]
+                delta: Option<Delta>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Delta {
+                #[serde(default)]
+                content: Option<String>,
+            }
+            if let Ok(c) = serde_json::from_str::<Chunk>(data)
+                && let Some(text) = c
+                    .choices
+                    .first()
+                    .and_then(|ch| ch.delta.as_ref())
+                    .and_then(|d| d.content.as_deref())
+            {
+                self.captured.push_str(text);
+            }
+        }
         Some(block)
     }
 
@@ -95,9 +144,22 @@ impl Relay {
         if let Some(s) = self.settle.take() {
             s.finish(status, self.usage, error, self.first_content_at);
         }
+        if status == 200
+            && let Some(c) = self.extras.capture.take()
+        {
+            let text = std::mem::take(&mut self.captured);
+            c.sessions.sessions.append(
+                &c.session,
+                vec![("assistant".into(), serde_json::Value::String(text))],
+            );
+        }
+        self.extras.in_flight = None;
     }
 
     fn fail(&mut self, failure: &UpstreamFailure) -> Bytes {
+        if let Some((stats, reg)) = &self.extras.stats {
+            stats.failure(&failure.to_string(), Duration::ZERO, &reg.settings);
+        }
         let msg = format!("upstream stream failed: {failure}");
         self.finish(failure.client_status(), Some(msg.clone()));
         self.ended = true;
@@ -147,6 +209,7 @@ pub async fn open_sse(
     idle_timeout: Duration,
     strip_usage_chunk: bool,
     settle: Settle,
+    extras: RelayExtras,
 ) -> Result<ClientStream, (UpstreamFailure, Settle)> {
     let mut relay = Relay {
         upstream: resp.bytes_stream().boxed(),
@@ -159,6 +222,8 @@ pub async fn open_sse(
         first_content_at: None,
         settle: Some(settle),
         ended: false,
+        extras,
+        captured: String::new(),
     };
     // Read until the first data event (comments and pings before it are kept and forwarded).
     loop {

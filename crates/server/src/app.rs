@@ -98,6 +98,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             total_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
             static_keys: settings.static_keys(),
             connect_timeout: Duration::from_secs(10),
+            health: settings.health(),
+            session_ttl: Duration::from_secs(settings.session_ttl_secs.max(1)),
+            routing: settings.routing(),
         },
     )
     .await?;

@@ -8,6 +8,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Runtime settings of a modelgate instance.
@@ -48,8 +49,50 @@ pub struct Settings {
     pub catalogue_poll_ms: u64,
     /// Register providers from well-known env vars (`OPENAI_API_KEY`, …).
     pub env_providers: bool,
+    /// Model aliases (`MODEL_MAPPINGS`): a table, or a JSON object string.
+    #[serde(deserialize_with = "mappings")]
+    pub model_mappings: HashMap<String, String>,
+    /// Extra model names served by the default provider (`AVAILABLE_MODELS`, comma list).
+    pub available_models: Option<String>,
+    /// Refuse model names that are neither in the catalogue nor available (`VALIDATE_MODELS`).
+    pub validate_models: bool,
+    /// Send unknown model names to the default provider (`ALLOW_UNKNOWN_MODELS`).
+    pub allow_unknown_models: bool,
+    /// Failover: attempts per request and the default strategy live in the core.
+    /// Idle time after which a sticky session is forgotten, seconds.
+    pub session_ttl_secs: u64,
+    /// Consecutive failures that open an upstream's circuit.
+    pub circuit_failure_threshold: u32,
+    /// Error rate (0..1) over `circuit_window_secs` that opens a circuit.
+    pub circuit_error_rate: f64,
+    pub circuit_window_secs: u64,
+    /// How long an open circuit waits before a half-open trial, milliseconds.
+    pub circuit_open_ms: u64,
+    /// Cooldown of an upstream key after a 429 without `Retry-After`, milliseconds.
+    pub key_cooldown_ms: u64,
+    /// Active health probe interval (each provider's `/models`, never a completion); 0 = off.
+    pub health_probe_interval_secs: u64,
     /// Providers declared in the config file.
     pub providers: Vec<ProviderConfig>,
+}
+
+fn mappings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<HashMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum M {
+        Map(HashMap<String, String>),
+        Text(String),
+    }
+    match Option::<M>::deserialize(d)? {
+        None => Ok(HashMap::new()),
+        Some(M::Map(m)) => Ok(m),
+        Some(M::Text(t)) if t.trim().is_empty() => Ok(HashMap::new()),
+        Some(M::Text(t)) => serde_json::from_str(&t).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "MODEL_MAPPINGS must be a JSON object of alias to model: {e}"
+            ))
+        }),
+    }
 }
 
 /// A provider declared in the config file.
@@ -120,6 +163,17 @@ impl Default for Settings {
             upstream_timeout_ms: 120_000,
             catalogue_poll_ms: 1000,
             env_providers: true,
+            model_mappings: HashMap::new(),
+            available_models: None,
+            validate_models: false,
+            allow_unknown_models: false,
+            session_ttl_secs: 3600,
+            circuit_failure_threshold: 5,
+            circuit_error_rate: 0.5,
+            circuit_window_secs: 30,
+            circuit_open_ms: 10_000,
+            key_cooldown_ms: 10_000,
+            health_probe_interval_secs: 0,
             providers: vec![],
         }
     }
@@ -135,7 +189,11 @@ pub struct Overrides {
 }
 
 /// Plain env names from the seeds, mapped to settings keys.
-const PLAIN_ENV: [(&str, &str); 11] = [
+const PLAIN_ENV: [(&str, &str); 15] = [
+    ("MODEL_MAPPINGS", "model_mappings"),
+    ("AVAILABLE_MODELS", "available_models"),
+    ("VALIDATE_MODELS", "validate_models"),
+    ("ALLOW_UNKNOWN_MODELS", "allow_unknown_models"),
     ("HOST", "host"),
     ("PORT", "port"),
     ("DATABASE_URL", "database_url"),
@@ -177,6 +235,28 @@ impl Settings {
         fig.extract().map_err(Box::new)
     }
 
+    /// The routing policy of these settings.
+    pub fn routing(&self) -> modelgate_core::routing::RoutingConfig {
+        modelgate_core::routing::RoutingConfig {
+            mappings: self.model_mappings.clone(),
+            available_models: split_list(self.available_models.as_deref()),
+            validate_models: self.validate_models,
+            allow_unknown_models: self.allow_unknown_models,
+        }
+    }
+
+    pub fn health(&self) -> modelgate_core::health::HealthSettings {
+        use std::time::Duration;
+        modelgate_core::health::HealthSettings {
+            failure_threshold: self.circuit_failure_threshold.max(1),
+            error_rate_threshold: self.circuit_error_rate.clamp(0.01, 1.0),
+            window: Duration::from_secs(self.circuit_window_secs.max(1)),
+            min_requests: 10,
+            open_for: Duration::from_millis(self.circuit_open_ms.max(1)),
+            default_cooldown: Duration::from_millis(self.key_cooldown_ms.max(1)),
+        }
+    }
+
     pub fn static_keys(&self) -> Vec<String> {
         self.api_keys
             .as_deref()
@@ -187,6 +267,15 @@ impl Settings {
             .map(str::to_owned)
             .collect()
     }
+}
+
+fn split_list(v: Option<&str>) -> Vec<String> {
+    v.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Resolves a secret written literally or as `env:NAME`.

@@ -80,6 +80,26 @@ pub fn into_response(r: Reply) -> Response {
     resp
 }
 
+/// The sticky-session id: `X-Session-Id`, Claude Code's `X-Claude-Code-Session-Id`, or the
+/// body's `prompt_cache_key`.
+fn session_id(headers: &HeaderMap, body: &RawObject) -> Option<String> {
+    ["x-session-id", "x-claude-code-session-id"]
+        .iter()
+        .find_map(|h| {
+            headers
+                .get(*h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.len() <= 256)
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            body.get_as::<String>("prompt_cache_key")
+                .and_then(Result::ok)
+                .filter(|v| !v.is_empty() && v.len() <= 256)
+        })
+}
+
 fn decode(body: &Bytes) -> ApiResult<(RawObject, String)> {
     if body.is_empty() {
         return Err(
@@ -125,6 +145,7 @@ async fn run(s: AppState, headers: HeaderMap, body: Bytes, endpoint: Endpoint) -
                 .into_response();
         }
     };
+    let session = session_id(&headers, &obj);
     let sse = endpoint == Endpoint::ChatCompletions && wants_sse(&headers);
     let stream = endpoint == Endpoint::ChatCompletions && (stream_field || sse);
     let call = Call {
@@ -137,6 +158,7 @@ async fn run(s: AppState, headers: HeaderMap, body: Bytes, endpoint: Endpoint) -
         force_stream_field: stream && !stream_field,
         auth,
         started,
+        session,
     };
     into_response(s.gateway.dispatch(call).await)
 }

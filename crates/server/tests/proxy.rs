@@ -598,7 +598,10 @@ pricing = {{ input = 1, output = 2 }}
     assert_eq!(up.headers["authorization"], "Bearer sk-from-env-123456");
     let r = chat(&gw, "legacy-one", chat_body("declared-model")).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(declared.last().headers["authorization"], "Bearer sk-declared-7890");
+    assert_eq!(
+        declared.last().headers["authorization"],
+        "Bearer sk-declared-7890"
+    );
     assert_eq!(declared.last().json()["model"], "mock-model");
     assert!(!gw.log_text().contains("sk-from-env-123456"));
     assert!(!gw.log_text().contains("sk-declared-7890"));

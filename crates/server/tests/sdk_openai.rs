@@ -4,6 +4,8 @@
 //! The interpreter comes from `MG_TEST_PYTHON` (set by `scripts/test` to the venv holding the
 //! SDKs). Without it the test is skipped, except under `CI=true`, where it fails.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::mock::MockUpstream;

@@ -13,6 +13,7 @@ pub mod password;
 pub mod providers;
 pub mod records;
 pub mod request_logs;
+pub mod routing;
 pub mod secrets;
 pub mod upstream_keys;
 pub mod users;

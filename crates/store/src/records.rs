@@ -137,3 +137,46 @@ pub struct RequestLogRecord {
     pub request_body: Option<String>,
     pub response_body: Option<String>,
 }
+
+/// A logical model: one public name over several upstreams, chosen by a strategy.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LogicalModelRecord {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub strategy: String,
+    /// JSON array of logical model names tried after this one's upstreams.
+    pub fallback: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One upstream of a logical model: a model implementation with weight and priority.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LogicalUpstreamRecord {
+    pub id: String,
+    pub logical_model_id: String,
+    pub model_implementation_id: String,
+    pub weight: f64,
+    pub priority: i64,
+    pub enabled: bool,
+    pub position: i64,
+}
+
+/// A model alias (seed 004's model mapping).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AliasRecord {
+    pub alias: String,
+    pub target: String,
+    pub created_at: i64,
+}
+
+/// A model name registered as available (seed 004's `/admin/models`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RegisteredModelRecord {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub created_at: i64,
+}

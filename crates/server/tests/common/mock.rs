@@ -1,5 +1,7 @@
 //! A mock OpenAI-compatible upstream on loopback, with behaviours for failure tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};

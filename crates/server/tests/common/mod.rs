@@ -4,6 +4,7 @@
 //! PostgreSQL, a fresh database that is dropped afterwards), captures its log output and
 //! waits until it listens. `mock::MockUpstream` (see `mock.rs`) speaks the OpenAI wire format.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 pub mod mock;
@@ -457,4 +458,185 @@ macro_rules! both_databases {
             }
         }
     };
+}
+
+// ---- Additions for the admin API, catalogue and lifecycle suites ----------------------------
+
+/// A response as received: status, content type and body text.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub status: u16,
+    pub content_type: String,
+    pub text: String,
+}
+
+impl Raw {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+}
+
+/// How a raw request authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Cred<'a> {
+    None,
+    Admin,
+    Bearer(&'a str),
+    XApiKey(&'a str),
+}
+
+impl Gateway {
+    /// Any request: method, path, credentials, and an optional body with its content type.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cred: Cred<'_>,
+        body: Option<(&str, String)>,
+    ) -> Raw {
+        let mut rb = self.client.request(method, self.url(path));
+        rb = match cred {
+            Cred::None => rb,
+            Cred::Admin => rb.bearer_auth(ADMIN_KEY),
+            Cred::Bearer(t) => rb.bearer_auth(t),
+            Cred::XApiKey(k) => rb.header("x-api-key", k),
+        };
+        if let Some((ct, b)) = body {
+            rb = rb.header("content-type", ct).body(b);
+        }
+        let resp = rb.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.text().await.unwrap_or_default();
+        Raw {
+            status,
+            content_type,
+            text,
+        }
+    }
+
+    /// A JSON call with the given credentials; returns (status, body as JSON or Null).
+    pub async fn call_as(
+        &self,
+        cred: Cred<'_>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let r = self
+            .raw(
+                method,
+                path,
+                cred,
+                body.map(|b| ("application/json", b.to_string())),
+            )
+            .await;
+        (r.status, r.json())
+    }
+
+    /// `GET /v1/models` with a virtual key; returns the status.
+    pub async fn models_status(&self, key: &str) -> u16 {
+        self.raw(reqwest::Method::GET, "/v1/models", Cred::Bearer(key), None)
+            .await
+            .status
+    }
+
+    /// The bootstrap admin's credentials from the first-start log line: (password, api_key).
+    pub fn bootstrap_credentials(&self) -> Option<(String, String)> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|v| {
+                let msg = v["message"]
+                    .as_str()
+                    .or_else(|| v["fields"]["message"].as_str())?;
+                if !msg.starts_with("first start: created the admin user") {
+                    return None;
+                }
+                let f = if v["password"].is_string() {
+                    &v
+                } else {
+                    &v["fields"]
+                };
+                Some((
+                    f["password"].as_str()?.to_owned(),
+                    f["api_key"].as_str()?.to_owned(),
+                ))
+            })
+    }
+}
+
+/// Asserts the OpenAI error shape `{"error": {"message","type","param","code"}}`.
+pub fn assert_error_shape(body: &Value) {
+    let e = &body["error"];
+    assert!(e.is_object(), "not an OpenAI-shaped error: {body}");
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error.message: {body}"
+    );
+    assert!(
+        e["type"].as_str().is_some_and(|m| !m.is_empty()),
+        "error.type: {body}"
+    );
+    let o = e.as_object().expect("object");
+    assert!(o.contains_key("param"), "error.param missing: {body}");
+    assert!(o.contains_key("code"), "error.code missing: {body}");
+}
+
+/// Asserts a 422 naming `field` in `error.param`.
+pub fn assert_invalid(status: u16, body: &Value, field: &str) {
+    assert_eq!(status, 422, "expected 422 for `{field}`: {body}");
+    assert_error_shape(body);
+    assert_eq!(body["error"]["param"], field, "param of {body}");
+}
+
+/// Runs the `modelgate` binary with a sub-command (not `serve`) on a data dir, with the
+/// harness environment; returns (status, stdout, stderr).
+pub fn run_cli(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (std::process::ExitStatus, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelgate"));
+    cmd.args(args).arg("--data-dir").arg(data_dir);
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "DEEPSEEK_API_KEY",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_ENDPOINT",
+        "DATABASE_URL",
+        "API_KEYS",
+        "SECRET_KEY",
+        "HOST",
+        "PORT",
+        "LOG_LEVEL",
+        "RUST_LOG",
+        "LOG_BODIES",
+        "LOG_FILE_PATH",
+        "MODELGATE_CONFIG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("MODELGATE_ADMIN_KEY", ADMIN_KEY)
+        .env("MODELGATE_SECRET_KEY", SECRET_KEY)
+        .env("LOG_LEVEL", "info");
+    if let Some(u) = database_url {
+        cmd.env("DATABASE_URL", u);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.current_dir(data_dir).output().expect("modelgate runs");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -1,0 +1,283 @@
+//! Routing on the gateway: resolution with discovery and defaults, ordering candidates by
+//! their group's strategy and health, session pinning, and the dry-run `decide`.
+
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::error::GatewayError;
+use crate::gateway::{Auth, Gateway};
+use crate::health::Circuit;
+use crate::resolve::{self, Candidate, Group, Resolver, Route, RouteSource};
+use crate::strategy::{Input, Selector, Strategy};
+
+/// Model-name policy from config (seed 004), reloadable.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingConfig {
+    /// Aliases (`MODEL_MAPPINGS`).
+    pub mappings: HashMap<String, String>,
+    /// `AVAILABLE_MODELS`: names served by the default provider when nothing else serves them.
+    pub available_models: Vec<String>,
+    /// `VALIDATE_MODELS`: refuse names that are neither in the catalogue nor available.
+    pub validate_models: bool,
+    /// `ALLOW_UNKNOWN_MODELS`: send names nothing else serves to the default provider as is.
+    pub allow_unknown_models: bool,
+}
+
+/// A candidate in the order it will be tried.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub candidate: Candidate,
+    pub group: String,
+    pub strategy: Strategy,
+    pub score: f64,
+    pub circuit: Circuit,
+    pub pinned: bool,
+}
+
+/// The answer of `POST /routing/decide`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub model: String,
+    pub resolved_model: String,
+    pub source: RouteSource,
+    pub chosen: Option<DecisionCandidate>,
+    pub candidates: Vec<DecisionCandidate>,
+    pub session: Option<crate::sessions::Pin>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionCandidate {
+    pub provider: String,
+    pub provider_id: String,
+    pub upstream_model: String,
+    pub model_implementation_id: Option<String>,
+    pub group: String,
+    pub strategy: Strategy,
+    pub weight: f64,
+    pub priority: i64,
+    pub score: f64,
+    pub circuit: Circuit,
+    pub in_flight: i64,
+    pub ewma_latency_ms: Option<f64>,
+    pub success_rate: f64,
+    pub pinned: bool,
+}
+
+impl Gateway {
+    fn selector(&self, label: &str) -> Arc<Selector> {
+        match self.selectors.lock() {
+            Ok(mut m) => m.entry(label.to_owned()).or_default().clone(),
+            Err(_) => Arc::new(Selector::default()),
+        }
+    }
+
+    /// Resolves a model for a caller: allowed models, catalogue, discovery, defaults.
+    /// With `fetch = false` discovery uses only already-cached model lists.
+    pub async fn route(
+        &self,
+        model: &str,
+        auth: &Auth,
+        fetch: bool,
+    ) -> Result<Route, GatewayError> {
+        if !auth.allows_model(model) {
+            return Err(GatewayError::Forbidden(format!(
+                "This API key is not allowed to use the model `{model}`"
+            )));
+        }
+        let passthrough = matches!(auth, Auth::Passthrough(_));
+        let cat = self.catalogue();
+        let cfg = self.routing.load_full();
+        let resolved = {
+            let selector_for = |label: &str| self.selector(label);
+            let resolver = Resolver {
+                cat: &cat,
+                config_aliases: &cfg.mappings,
+                selector_for: &selector_for,
+                passthrough,
+            };
+            resolver.resolve(model)
+        };
+        if let Some(r) = resolved {
+            if r.groups.iter().all(|g| g.candidates.is_empty()) {
+                return Err(GatewayError::Unavailable(format!(
+                    "No enabled upstream serves the model `{model}`"
+                )));
+            }
+            return Ok(r);
+        }
+        let available = cfg
+            .available_models
+            .iter()
+            .chain(cat.registered.iter())
+            .any(|m| m == model);
+        if cfg.validate_models && !available {
+            return Err(GatewayError::ModelNotFound(model.to_owned()));
+        }
+        // Zero-config discovery: providers whose model list has this name.
+        let mut candidates = Vec::new();
+        for p in cat
+            .providers
+            .iter()
+            .filter(|p| resolve::provider_usable(p, passthrough))
+        {
+            let listed = if fetch {
+                Some(self.models.models_of(p).await)
+            } else {
+                self.models.cached_models_of(p)
+            };
+            if listed.is_some_and(|l| l.iter().any(|m| m == model)) {
+                candidates.push(Candidate::new(p.clone(), model.to_owned(), None));
+            }
+        }
+        if !candidates.is_empty() {
+            return Ok(Route {
+                resolved: model.into(),
+                source: RouteSource::Discovery,
+                groups: vec![Group {
+                    label: model.into(),
+                    strategy: Strategy::WeightedRandom,
+                    selector: self.selector(model),
+                    candidates,
+                }],
+            });
+        }
+        if (available || cfg.allow_unknown_models)
+            && let Some(p) = self.default_provider(passthrough)
+        {
+            return Ok(Route {
+                resolved: model.into(),
+                source: RouteSource::Discovery,
+                groups: vec![Group {
+                    label: model.into(),
+                    strategy: Strategy::Priority,
+                    selector: self.selector(model),
+                    candidates: vec![Candidate::new(p, model.to_owned(), None)],
+                }],
+            });
+        }
+        Err(GatewayError::ModelNotFound(model.to_owned()))
+    }
+
+    /// Orders a route's candidates: each group by its strategy (open circuits last), groups
+    /// in order, duplicates dropped, a healthy session pin first.
+    pub fn plan(&self, route: &Route, session: Option<&str>, commit: bool) -> Vec<Planned> {
+        let hs = &self.health.settings;
+        let mut out: Vec<Planned> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for g in &route.groups {
+            let cands: Vec<&Candidate> = g
+                .candidates
+                .iter()
+                .filter(|c| !seen.contains(&c.id()))
+                .collect();
+            let stats: Vec<_> = cands
+                .iter()
+                .map(|c| self.health.upstream(&c.id()))
+                .collect();
+            let circuits: Vec<Circuit> = stats.iter().map(|s| s.circuit(hs)).collect();
+            let inputs: Vec<Input> = cands
+                .iter()
+                .zip(&stats)
+                .map(|(c, s)| {
+                    let v = s.view(hs);
+                    Input {
+                        id: c.id(),
+                        weight: c.weight,
+                        priority: c.priority,
+                        in_flight: v.in_flight,
+                        ewma_latency_ms: v.ewma_latency_ms,
+                        success_rate: v.success_rate,
+                    }
+                })
+                .collect();
+            let healthy: Vec<usize> = (0..cands.len())
+                .filter(|&i| circuits[i] != Circuit::Open)
+                .collect();
+            let healthy_inputs: Vec<Input> = healthy.iter().map(|&i| inputs[i].clone()).collect();
+            let (order, scores) = g.selector.order(g.strategy, &healthy_inputs, commit);
+            let mut push = |i: usize, score: f64| {
+                seen.insert(cands[i].id());
+                out.push(Planned {
+                    candidate: cands[i].clone(),
+                    group: g.label.clone(),
+                    strategy: g.strategy,
+                    score,
+                    circuit: circuits[i],
+                    pinned: false,
+                });
+            };
+            for k in order {
+                push(healthy[k], scores.get(k).copied().unwrap_or(0.0));
+            }
+            for i in (0..cands.len()).filter(|i| circuits[*i] == Circuit::Open) {
+                push(i, 0.0);
+            }
+        }
+        if let Some(pin) = session.and_then(|s| self.sessions.pin(s))
+            && let Some(pos) = out.iter().position(|p| {
+                p.candidate.provider.id == pin.provider_id
+                    && p.candidate.upstream_model == pin.upstream_model
+                    && p.circuit != Circuit::Open
+            })
+        {
+            let mut p = out.remove(pos);
+            p.pinned = true;
+            out.insert(0, p);
+        }
+        out
+    }
+
+    /// What would happen to a request for `model`, without calling any upstream.
+    pub async fn decide(
+        &self,
+        model: &str,
+        session: Option<&str>,
+    ) -> Result<Decision, GatewayError> {
+        let auth = Auth::Key(Arc::new(crate::keyring::KeyContext {
+            key_id: "routing-decide".into(),
+            name: "routing-decide".into(),
+            user_id: None,
+            tenant_id: None,
+            allowed_models: vec![],
+            expires_at_ms: None,
+            enabled: true,
+        }));
+        let route = self.route(model, &auth, false).await?;
+        let plan = self.plan(&route, session, false);
+        let hs = &self.health.settings;
+        let candidates: Vec<DecisionCandidate> = plan
+            .iter()
+            .map(|p| {
+                let v = self.health.upstream(&p.candidate.id()).view(hs);
+                DecisionCandidate {
+                    provider: p.candidate.provider.name.clone(),
+                    provider_id: p.candidate.provider.id.clone(),
+                    upstream_model: p.candidate.upstream_model.clone(),
+                    model_implementation_id: p.candidate.model.as_ref().map(|m| m.id.clone()),
+                    group: p.group.clone(),
+                    strategy: p.strategy,
+                    weight: p.candidate.weight,
+                    priority: p.candidate.priority,
+                    score: p.score,
+                    circuit: p.circuit,
+                    in_flight: v.in_flight,
+                    ewma_latency_ms: v.ewma_latency_ms,
+                    success_rate: v.success_rate,
+                    pinned: p.pinned,
+                }
+            })
+            .collect();
+        Ok(Decision {
+            model: model.into(),
+            resolved_model: route.resolved.clone(),
+            source: route.source,
+            chosen: candidates
+                .iter()
+                .find(|c| c.circuit != Circuit::Open)
+                .cloned(),
+            candidates,
+            session: session.and_then(|s| self.sessions.pin(s)),
+        })
+    }
+}
