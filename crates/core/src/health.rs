@@ -239,6 +239,17 @@ impl UpstreamStats {
         false
     }
 
+    /// A good active probe: an open circuit may try again at once.
+    pub fn probe_ok(&self) {
+        if let Ok(mut b) = self.breaker.lock()
+            && b.state == Circuit::Open
+        {
+            b.state = Circuit::HalfOpen;
+            b.trial_in_flight = false;
+            b.last_change = Instant::now();
+        }
+    }
+
     /// Releases a half-open trial that was not used (no key could be tried).
     pub fn release_trial(&self) {
         if let Ok(mut b) = self.breaker.lock() {

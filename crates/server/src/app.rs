@@ -20,7 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::config::Settings;
+use crate::config::{Overrides, Settings};
 use crate::error::ApiError;
 use crate::state::{AdminAuthConfig, AppState};
 use crate::{bootstrap, routes};
@@ -76,7 +76,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 }
 
 /// Builds the state: database, verified secrets, gateway core, declared providers, first admin.
-pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Result<AppState> {
     let db = open_database(&settings).await?;
     let secret = resolve_secret_key(&settings)?;
     let secrets = SecretBox::new(&secret)?;
@@ -117,6 +117,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         )),
         settings: Arc::new(settings),
         metrics,
+        overrides: Arc::new(overrides),
     };
     bootstrap::first_admin(&state).await?;
     Ok(state)
@@ -183,10 +184,11 @@ async fn shutdown_signal(stop: CancellationToken) {
 }
 
 /// Runs the server until SIGINT/SIGTERM, then drains requests and flushes the request log.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, overrides: Overrides) -> anyhow::Result<()> {
     let addr = format!("{}:{}", settings.host, settings.port);
     let poll = Duration::from_millis(settings.catalogue_poll_ms.max(100));
-    let state = build_state(settings).await?;
+    let probe_every = settings.health_probe_interval_secs;
+    let state = build_state(settings, overrides).await?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -194,14 +196,46 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let gateway = state.gateway.clone();
     let watcher = tokio::spawn(gateway.clone().watch_catalogue(poll, stop.clone()));
+    let prober = (probe_every > 0).then(|| tokio::spawn(probe_providers(state.clone(), Duration::from_secs(probe_every), stop.clone())));
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tracing::info!(addr = %local, database = ?state.db.backend(), "modelgate listening");
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal(stop.clone()))
         .await?;
     stop.cancel();
     let _ = watcher.await;
+    if let Some(p) = prober {
+        let _ = p.await;
+    }
     gateway.logger.flush().await;
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Active health probes: every `every`, list each enabled provider's models (never a billed
+/// completion). A failed probe counts as a failure of the provider's upstreams (so a dead
+/// provider leaves rotation without client traffic); a good one lets open circuits try again.
+async fn probe_providers(state: AppState, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let cat = state.gateway.catalogue();
+        for p in cat.providers.iter().filter(|p| p.enabled && p.kind.is_served()) {
+            let r = crate::admin::provider_health::probe(&state.gateway.client, p, None).await;
+            let health = &state.gateway.health;
+            for (_, stats) in health.upstreams_of(&p.id) {
+                if r.ok {
+                    stats.probe_ok();
+                } else {
+                    stats.failure(r.error.as_deref().unwrap_or("probe failed"), Duration::ZERO, &health.settings);
+                }
+            }
+            health.set_probe(&p.id, modelgate_core::health::ProbeResult { at_ms: modelgate_store::now_ms(), ok: r.ok, latency_ms: r.latency_ms, error: r.error });
+        }
+    }
 }

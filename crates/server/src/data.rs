@@ -277,3 +277,14 @@ mod tests {
         assert_eq!(passthrough_model(None, b"{}"), None);
     }
 }
+
+#[utoipa::path(get, path = "/context/{session_id}", tag = "data plane", params(("session_id" = String, Path)),
+    responses((status = 200, description = "The stored messages of a session: `{session_id, messages: [{role, content, at_ms}]}`"), (status = 404, description = "Unknown or expired session")),
+    security(("bearer" = [])))]
+pub async fn context(State(s): State<AppState>, headers: HeaderMap, Path(session): Path<String>) -> ApiResult<Response> {
+    authenticate(&s, &headers)?;
+    match s.gateway.sessions.context(&session) {
+        Some(messages) => Ok(axum::Json(serde_json::json!({"session_id": session, "messages": messages})).into_response()),
+        None => Err(ApiError::not_found(format!("Session '{session}' has no stored context"))),
+    }
+}

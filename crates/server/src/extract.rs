@@ -18,11 +18,47 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(unsupported_media_type());
+        }
+        let body = bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "invalid_request_error", e.body_text()))?;
+        // Syntax first: a truncated or broken document is a 400 even when its first values
+        // already have the wrong type.
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+            return Err(ApiError::bad_request(format!("Malformed JSON body: {e}"))
+                .with_code("invalid_json"));
+        }
+        match axum::Json::<T>::from_bytes(&body) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rej) => Err(json_rejection(rej)),
         }
     }
+}
+
+/// `application/json` or `application/*+json`, with any parameters.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind == "application" && (sub == "json" || sub.ends_with("+json"))
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "invalid_request_error",
+        "Expected a JSON body with `Content-Type: application/json`",
+    )
+    .with_code("unsupported_media_type")
 }
 
 fn json_rejection(rej: JsonRejection) -> ApiError {
@@ -48,12 +84,7 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
                 .unwrap_or_else(|| e.body_text());
             ApiError::bad_request(format!("Malformed JSON body: {text}")).with_code("invalid_json")
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request_error",
-            "Expected a JSON body with `Content-Type: application/json`",
-        )
-        .with_code("unsupported_media_type"),
+        JsonRejection::MissingJsonContentType(_) => unsupported_media_type(),
         JsonRejection::BytesRejection(e) => {
             let status = e.status();
             ApiError::new(status, "invalid_request_error", e.body_text())
@@ -71,8 +102,12 @@ fn field_of(text: &str) -> Option<String> {
             if let Some(end) = rest.find('`') {
                 let prefix = text[..i].trim_end_matches(": ").trim();
                 let field = &rest[..end];
+                // The path of an unknown field already ends with the field itself.
+                let named = prefix == field || prefix.ends_with(&format!(".{field}"));
                 return Some(if prefix.is_empty() || prefix == "." {
                     field.to_owned()
+                } else if named {
+                    prefix.to_owned()
                 } else {
                     format!("{prefix}.{field}")
                 });
@@ -292,6 +327,14 @@ mod tests {
         assert_eq!(
             field_of("api_keys[0]: missing field `key`").as_deref(),
             Some("api_keys[0].key")
+        );
+        assert_eq!(
+            field_of("secret: unknown field `secret`, expected one of `alias`").as_deref(),
+            Some("secret")
+        );
+        assert_eq!(
+            field_of("api_keys[0].nope: unknown field `nope`, expected `key`").as_deref(),
+            Some("api_keys[0].nope")
         );
     }
 }

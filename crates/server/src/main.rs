@@ -21,7 +21,8 @@ fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli.global.overrides()) {
+    let overrides = cli.global.overrides();
+    let settings = match Settings::load(&overrides) {
         Ok(s) => s,
         Err(e) => return fail(&anyhow::anyhow!("invalid configuration: {e}")),
     };
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => {
                 let _guard = modelgate_server::telemetry::init(&settings)?;
-                modelgate_server::app::serve(settings).await
+                modelgate_server::app::serve(settings, overrides).await
             }
             Command::Migrate => {
                 let db = modelgate_server::app::open_database(&settings).await?;

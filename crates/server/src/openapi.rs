@@ -35,6 +35,12 @@ impl Modify for BearerAuth {
         admin::virtual_keys::list, admin::virtual_keys::create, admin::virtual_keys::get, admin::virtual_keys::update, admin::virtual_keys::delete,
         admin::virtual_keys::list_for_user, admin::virtual_keys::create_for_user,
         admin::stats::stats, admin::logs::list,
+        admin::provider_health::health, admin::provider_health::metrics, admin::provider_health::statistics, admin::provider_health::test,
+        admin::logical_models::list, admin::logical_models::create, admin::logical_models::get, admin::logical_models::replace, admin::logical_models::update, admin::logical_models::delete, admin::logical_models::upstreams,
+        admin::routing::decide, admin::routing::get_session, admin::routing::delete_session,
+        admin::model_mappings::list_mappings, admin::model_mappings::create_mapping, admin::model_mappings::delete_mapping,
+        admin::model_mappings::list_models, admin::model_mappings::create_model, admin::model_mappings::delete_model, admin::model_mappings::reload_config,
+        data::context,
         data::chat_completions, data::embeddings, data::models, data::passthrough,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
@@ -42,6 +48,7 @@ impl Modify for BearerAuth {
         (name = "providers", description = "Providers, their upstream keys and model implementations"),
         (name = "api-keys", description = "Virtual API keys for the data plane"),
         (name = "data plane", description = "OpenAI-compatible endpoints for applications"),
+        (name = "routing", description = "Logical models, aliases, routing decisions and sticky sessions"),
     )
 )]
 pub struct ApiDoc;

@@ -1,7 +1,7 @@
 //! The route table: every public path → its handler. Nothing else lives here.
 
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 
 use crate::state::AppState;
 use crate::{admin, data, health};
@@ -17,6 +17,10 @@ fn control_plane() -> Router<AppState> {
         )
         .route("/system/admin/init", post(system::admin_init))
         .route("/providers", get(providers::list).post(providers::create))
+        .route("/providers/statistics", get(provider_health::statistics))
+        .route("/providers/{provider}/health", get(provider_health::health))
+        .route("/providers/{provider}/metrics", get(provider_health::metrics))
+        .route("/providers/{provider}/test", post(provider_health::test))
         .route(
             "/providers/{provider}",
             get(providers::get)
@@ -62,6 +66,16 @@ fn control_plane() -> Router<AppState> {
             "/users/{user_id}/api-keys",
             get(virtual_keys::list_for_user).post(virtual_keys::create_for_user),
         )
+        .route("/logical-models", get(logical_models::list).post(logical_models::create))
+        .route("/logical-models/{id}", get(logical_models::get).put(logical_models::replace).patch(logical_models::update).delete(logical_models::delete))
+        .route("/logical-models/{id}/upstreams", get(logical_models::upstreams))
+        .route("/routing/decide", post(routing::decide))
+        .route("/routing/sessions/{session_id}", get(routing::get_session).delete(routing::delete_session))
+        .route("/admin/model-mappings", get(model_mappings::list_mappings).post(model_mappings::create_mapping))
+        .route("/admin/model-mappings/{alias}", delete(model_mappings::delete_mapping))
+        .route("/admin/models", get(model_mappings::list_models).post(model_mappings::create_model))
+        .route("/admin/models/{name}", delete(model_mappings::delete_model))
+        .route("/admin/reload-config", post(model_mappings::reload_config))
         .route("/admin/stats", get(stats::stats))
         .route("/admin/logs", get(logs::list))
 }
@@ -81,6 +95,7 @@ fn data_plane() -> Router<AppState> {
         .route("/v1/models", get(data::models))
         .route("/models", get(data::models))
         .route("/api/v1/models", get(data::models))
+        .route("/context/{session_id}", get(data::context))
         .route("/v1/{*path}", any(data::passthrough))
 }
 

@@ -16,6 +16,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub auth: Arc<AdminAuthConfig>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The command-line overrides, for `POST /admin/reload-config`.
+    pub overrides: Arc<crate::config::Overrides>,
 }
 
 /// Admin credentials: the static admin key and the JWT keys.

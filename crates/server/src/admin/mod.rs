@@ -1,9 +1,13 @@
 //! Control-plane handlers, one file per resource.
 
 pub mod auth;
+pub mod logical_models;
 pub mod logs;
+pub mod model_mappings;
 pub mod models;
+pub mod provider_health;
 pub mod providers;
+pub mod routing;
 pub mod stats;
 pub mod system;
 pub mod upstream_keys;

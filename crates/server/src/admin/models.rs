@@ -175,9 +175,11 @@ pub async fn create(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(p): Path<String>,
-    ApiJson(input): ApiJson<ModelInput>,
+    body: ApiResult<ApiJson<ModelInput>>,
 ) -> ApiResult<(StatusCode, Json<ModelOut>)> {
+    // An unknown provider is a 404 whatever the body.
     let provider = provider_or_404(&s, &p).await?;
+    let ApiJson(input) = body?;
     let rec = new_model_record(&provider.id, &input)?;
     s.db.insert_model(&rec).await?;
     s.gateway.changed().await?;
@@ -267,8 +269,11 @@ pub async fn replace(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path((p, id)): Path<(String, String)>,
-    ApiJson(m): ApiJson<ModelInput>,
+    body: ApiResult<ApiJson<ModelInput>>,
 ) -> ApiResult<Json<ModelOut>> {
+    // An unknown provider or model is a 404 whatever the body.
+    model_or_404(&s, &p, &id).await?;
+    let ApiJson(m) = body?;
     apply(&s, &p, &id, m, true).await
 }
 
@@ -280,8 +285,11 @@ pub async fn update(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path((p, id)): Path<(String, String)>,
-    ApiJson(m): ApiJson<ModelInput>,
+    body: ApiResult<ApiJson<ModelInput>>,
 ) -> ApiResult<Json<ModelOut>> {
+    // An unknown provider or model is a 404 whatever the body.
+    model_or_404(&s, &p, &id).await?;
+    let ApiJson(m) = body?;
     apply(&s, &p, &id, m, false).await
 }
 

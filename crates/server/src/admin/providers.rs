@@ -423,8 +423,11 @@ pub async fn replace(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(p): Path<String>,
-    ApiJson(input): ApiJson<ProviderInput>,
+    body: ApiResult<ApiJson<ProviderInput>>,
 ) -> ApiResult<Json<ProviderOut>> {
+    // An unknown provider is a 404 whatever the body.
+    provider_or_404(&s, &p).await?;
+    let ApiJson(input) = body?;
     change(&s, &p, input, true).await
 }
 
@@ -436,8 +439,11 @@ pub async fn update(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(p): Path<String>,
-    ApiJson(input): ApiJson<ProviderInput>,
+    body: ApiResult<ApiJson<ProviderInput>>,
 ) -> ApiResult<Json<ProviderOut>> {
+    // An unknown provider is a 404 whatever the body.
+    provider_or_404(&s, &p).await?;
+    let ApiJson(input) = body?;
     change(&s, &p, input, false).await
 }
 

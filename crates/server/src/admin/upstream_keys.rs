@@ -144,9 +144,11 @@ pub async fn create(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(p): Path<String>,
-    ApiJson(input): ApiJson<KeyInput>,
+    body: ApiResult<ApiJson<KeyInput>>,
 ) -> ApiResult<(StatusCode, Json<KeyOut>)> {
+    // An unknown provider is a 404 whatever the body.
     let provider = provider_or_404(&s, &p).await?;
+    let ApiJson(input) = body?;
     let n =
         s.db.list_upstream_keys(
             &provider.id,
@@ -234,8 +236,11 @@ pub async fn replace(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path((p, k)): Path<(String, String)>,
-    ApiJson(input): ApiJson<KeyInput>,
+    body: ApiResult<ApiJson<KeyInput>>,
 ) -> ApiResult<Json<KeyOut>> {
+    // An unknown provider or key is a 404 whatever the body.
+    key_or_404(&s, &p, &k).await?;
+    let ApiJson(input) = body?;
     apply(&s, &p, &k, input, true).await
 }
 
@@ -247,8 +252,11 @@ pub async fn update(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path((p, k)): Path<(String, String)>,
-    ApiJson(input): ApiJson<KeyInput>,
+    body: ApiResult<ApiJson<KeyInput>>,
 ) -> ApiResult<Json<KeyOut>> {
+    // An unknown provider or key is a 404 whatever the body.
+    key_or_404(&s, &p, &k).await?;
+    let ApiJson(input) = body?;
     apply(&s, &p, &k, input, false).await
 }
 
