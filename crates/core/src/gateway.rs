@@ -26,7 +26,7 @@ use crate::routing::RoutingConfig;
 use crate::sessions::Sessions;
 use crate::strategy::Selector;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 /// Tunables of the data plane.
 #[derive(Debug, Clone)]
@@ -109,7 +109,7 @@ pub struct Gateway {
     pub health: Arc<HealthRegistry>,
     pub sessions: Sessions,
     pub routing: ArcSwap<RoutingConfig>,
-    pub(crate) selectors: Mutex<HashMap<String, Arc<Selector>>>,
+    pub(crate) selectors: RwLock<HashMap<String, Arc<Selector>>>,
     catalogue: ArcSwap<Catalogue>,
     keyring: ArcSwap<KeyRing>,
     version: parking_version::Version,
@@ -160,7 +160,7 @@ impl Gateway {
             health: Arc::new(HealthRegistry::new(settings.health.clone())),
             sessions: Sessions::new(settings.session_ttl),
             routing: ArcSwap::from_pointee(settings.routing.clone()),
-            selectors: Mutex::new(HashMap::new()),
+            selectors: RwLock::new(HashMap::new()),
             catalogue: ArcSwap::from_pointee(catalogue),
             keyring: ArcSwap::from_pointee(keyring),
             version: Default::default(),

@@ -265,6 +265,15 @@ impl UpstreamStats {
         }
     }
 
+    /// What strategies need, cheaply: (in flight, EWMA latency, success rate).
+    pub fn snapshot(&self) -> (i64, Option<f64>, f64) {
+        let (ewma, success) = match self.inner.lock() {
+            Ok(i) => (i.ewma_latency_ms, i.ewma_success),
+            Err(_) => (None, 1.0),
+        };
+        (self.in_flight.load(Ordering::Relaxed), ewma, success)
+    }
+
     pub fn view(&self, s: &HealthSettings) -> StatsView {
         let (ewma, success_rate, mut samples) = match self.inner.lock() {
             Ok(i) => (

@@ -66,7 +66,12 @@ pub struct DecisionCandidate {
 
 impl Gateway {
     fn selector(&self, label: &str) -> Arc<Selector> {
-        match self.selectors.lock() {
+        if let Ok(m) = self.selectors.read()
+            && let Some(s) = m.get(label)
+        {
+            return s.clone();
+        }
+        match self.selectors.write() {
             Ok(mut m) => m.entry(label.to_owned()).or_default().clone(),
             Err(_) => Arc::new(Selector::default()),
         }
@@ -166,46 +171,21 @@ impl Gateway {
         let mut out: Vec<Planned> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         for g in &route.groups {
-            let cands: Vec<&Candidate> = g
-                .candidates
-                .iter()
-                .filter(|c| !seen.contains(&c.id()))
-                .collect();
-            let stats: Vec<_> = cands
-                .iter()
-                .map(|c| self.health.upstream(&c.id()))
-                .collect();
+            let cands: Vec<(&Candidate, String)> = g.candidates.iter().map(|c| (c, c.id())).filter(|(_, id)| !seen.contains(id)).collect();
+            let stats: Vec<_> = cands.iter().map(|(_, id)| self.health.upstream(id)).collect();
             let circuits: Vec<Circuit> = stats.iter().map(|s| s.circuit(hs)).collect();
-            let inputs: Vec<Input> = cands
+            let healthy: Vec<usize> = (0..cands.len()).filter(|&i| circuits[i] != Circuit::Open).collect();
+            let inputs: Vec<Input> = healthy
                 .iter()
-                .zip(&stats)
-                .map(|(c, s)| {
-                    let v = s.view(hs);
-                    Input {
-                        id: c.id(),
-                        weight: c.weight,
-                        priority: c.priority,
-                        in_flight: v.in_flight,
-                        ewma_latency_ms: v.ewma_latency_ms,
-                        success_rate: v.success_rate,
-                    }
+                .map(|&i| {
+                    let (in_flight, ewma_latency_ms, success_rate) = stats[i].snapshot();
+                    Input { id: cands[i].1.clone(), weight: cands[i].0.weight, priority: cands[i].0.priority, in_flight, ewma_latency_ms, success_rate }
                 })
                 .collect();
-            let healthy: Vec<usize> = (0..cands.len())
-                .filter(|&i| circuits[i] != Circuit::Open)
-                .collect();
-            let healthy_inputs: Vec<Input> = healthy.iter().map(|&i| inputs[i].clone()).collect();
-            let (order, scores) = g.selector.order(g.strategy, &healthy_inputs, commit);
+            let (order, scores) = g.selector.order(g.strategy, &inputs, commit);
             let mut push = |i: usize, score: f64| {
-                seen.insert(cands[i].id());
-                out.push(Planned {
-                    candidate: cands[i].clone(),
-                    group: g.label.clone(),
-                    strategy: g.strategy,
-                    score,
-                    circuit: circuits[i],
-                    pinned: false,
-                });
+                seen.insert(cands[i].1.clone());
+                out.push(Planned { candidate: cands[i].0.clone(), group: g.label.clone(), strategy: g.strategy, score, circuit: circuits[i], pinned: false });
             };
             for k in order {
                 push(healthy[k], scores.get(k).copied().unwrap_or(0.0));

@@ -45,7 +45,12 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let Some((kind, sub)) = essence.split_once('/') else {
         return false;
     };
@@ -70,7 +75,7 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
             let mut err = ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request_error",
-                format!("Invalid request body: {text}"),
+                format!("Invalid request body: {}", redact_strings(&text)),
             )
             .with_code("invalid_value");
             if let Some(field) = field_of(&text) {
@@ -93,9 +98,38 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
     }
 }
 
+/// Removes the string values serde quotes in its messages (`invalid type: string "…"`):
+/// a secret sent in the wrong field must not come back in the error, nor reach a log.
+pub fn redact_strings(text: &str) -> String {
+    const MARKER: &str = "string \"";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(MARKER) {
+        out.push_str(&rest[..i]);
+        out.push_str("a string");
+        let quoted = &rest[i + MARKER.len()..];
+        // The value is Debug-escaped: it ends at the first unescaped quote.
+        let mut escaped = false;
+        let mut end = quoted.len();
+        for (n, c) in quoted.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = n + 1;
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        rest = &quoted[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The field a serde error is about: `path.to.field: message`, or `unknown field `x``,
 /// or `missing field `x``.
-fn field_of(text: &str) -> Option<String> {
+pub(crate) fn field_of(text: &str) -> Option<String> {
     for marker in ["unknown field `", "missing field `"] {
         if let Some(i) = text.find(marker) {
             let rest = &text[i + marker.len()..];
@@ -308,6 +342,24 @@ impl FromRequestParts<AppState> for AdminAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_values_are_redacted() {
+        assert_eq!(
+            redact_strings(
+                "api_keys: invalid type: string \"sk-secret\", expected a sequence at line 1"
+            ),
+            "api_keys: invalid type: a string, expected a sequence at line 1"
+        );
+        assert_eq!(
+            redact_strings(r#"x: invalid value: string "a\"b\\", expected y; string "c""#),
+            "x: invalid value: a string, expected y; a string"
+        );
+        assert_eq!(
+            redact_strings("weight: invalid type: integer `5`"),
+            "weight: invalid type: integer `5`"
+        );
+    }
 
     #[test]
     fn fields_of_serde_errors() {

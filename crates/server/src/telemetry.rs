@@ -7,22 +7,27 @@ use tracing_subscriber::{EnvFilter, Layer, fmt};
 
 use crate::config::Settings;
 
-/// Installs the global subscriber. Keep the returned guard alive to flush the file writer.
-pub fn init(settings: &Settings) -> anyhow::Result<Option<WorkerGuard>> {
+/// Installs the global subscriber. Log lines are written by background threads (request
+/// threads never block on stdout); keep the returned guards alive to flush them.
+pub fn init(settings: &Settings) -> anyhow::Result<Vec<WorkerGuard>> {
     let level = settings.log_level.to_ascii_lowercase();
     let filter = EnvFilter::try_from_default_env().or_else(|_| {
         EnvFilter::try_new(format!("{level},hyper=warn,sqlx=warn,reqwest=warn,h2=warn"))
     })?;
     let json = settings.log_format != "text";
+    let (out, out_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
     let stdout = if json {
         fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
+            .with_writer(out)
             .boxed()
     } else {
-        fmt::layer().boxed()
+        fmt::layer().with_writer(out).boxed()
     };
     let (file_layer, guard) = match &settings.log_file_path {
         Some(path) => {
@@ -56,5 +61,5 @@ pub fn init(settings: &Settings) -> anyhow::Result<Option<WorkerGuard>> {
         .with(stdout)
         .with(file_layer)
         .try_init()?;
-    Ok(guard)
+    Ok([Some(out_guard), guard].into_iter().flatten().collect())
 }

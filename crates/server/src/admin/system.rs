@@ -18,12 +18,22 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiRe
         return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request_error",
-            format!("Invalid request body: {e}"),
-        )
-        .with_code("invalid_value"),
+        serde_json::error::Category::Data => {
+            let text = e.to_string();
+            let err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_error",
+                format!(
+                    "Invalid request body: {}",
+                    crate::extract::redact_strings(&text)
+                ),
+            )
+            .with_code("invalid_value");
+            match crate::extract::field_of(&text) {
+                Some(f) => err.with_param(f),
+                None => err,
+            }
+        }
         _ => ApiError::bad_request(format!("Malformed JSON body: {e}")).with_code("invalid_json"),
     })
 }
