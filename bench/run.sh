@@ -130,16 +130,18 @@ if [[ "$BENCH_UPSTREAMS" == "1" ]]; then
   admin_post /providers/mock/models '{"model_id":"bench-model","provider_model_id":"mock-model"}' 201 >/dev/null
 else
   # ---------------------------------------------------------------------------------------
-  # ROUTING HOOK (BENCH_UPSTREAMS=3): three providers mock1..mock3, one per mock port, each
-  # exposing bench-model. When logical models / routing land, replace the per-provider model
-  # registration below with the creation of ONE logical model "bench-model" that routes over
-  # mock1/mock2/mock3 (e.g. round-robin), so the gateway spreads load across all three.
-  # ---------------------------------------------------------------------------------------
+  # Three providers mock1..mock3, one per mock port, each with a model implementation
+  # `mock-model`, and ONE logical model "bench-model" over the three (strategy from
+  # BENCH_STRATEGY, default weighted_random), so the gateway resolves, scores and balances
+  # across all three on every request.
+  ups=""
   for i in 1 2 3; do
     port="${MOCK_PORTS[$((i - 1))]}"
     admin_post /providers "{\"name\":\"mock$i\",\"kind\":\"openai_compatible\",\"base_url\":\"http://127.0.0.1:$port/v1\",\"api_keys\":[{\"alias\":\"k1\",\"key\":\"sk-mock-upstream\"}]}" 201 >/dev/null
-    admin_post "/providers/mock$i/models" '{"model_id":"bench-model","provider_model_id":"mock-model"}' 201 >/dev/null
+    admin_post "/providers/mock$i/models" '{"model_id":"mock-model","provider_model_id":"mock-model"}' 201 >/dev/null
+    ups="$ups${ups:+,}{\"provider\":\"mock$i\",\"model\":\"mock-model\",\"weight\":1}"
   done
+  admin_post /logical-models "{\"name\":\"bench-model\",\"strategy\":\"${BENCH_STRATEGY:-weighted_random}\",\"upstreams\":[$ups]}" 201 >/dev/null
   # END ROUTING HOOK
 fi
 VKEY="$(admin_post /admin/api-keys '{"name":"bench"}' 201 |
