@@ -12,6 +12,6 @@ USER modelgate
 WORKDIR /data
 ENV MODELGATE_DATA_DIR=/data MODELGATE_HOST=0.0.0.0 MODELGATE_PORT=8000
 EXPOSE 8000
-HEALTHCHECK CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8000 || exit 1"]
+HEALTHCHECK CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8000"]
 ENTRYPOINT ["modelgate"]
 CMD ["serve"]

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::pricing::Pricing;
-use crate::strategy::{Selector, Strategy};
+use crate::strategy::Strategy;
 
 /// One upstream of a logical model.
 #[derive(Debug)]
@@ -37,7 +37,6 @@ pub struct LogicalEntry {
     pub fallback: Vec<String>,
     pub enabled: bool,
     pub upstreams: Vec<LogicalUpstream>,
-    pub selector: Arc<Selector>,
 }
 
 /// One upstream key, ready to use.
@@ -199,7 +198,6 @@ impl Catalogue {
                 name: lm.name.clone(),
                 strategy,
                 enabled: lm.enabled,
-                selector: Arc::new(Selector::default()),
             };
             self.logical.insert(lm.name, Arc::new(entry));
         }

@@ -329,6 +329,7 @@ impl Gateway {
                 skipped_open += 1;
                 continue;
             }
+            let _trial = crate::health::TrialRelease(stats.clone());
             let mut tried_here = false;
             for key in keys {
                 if attempts.len() >= self.settings.max_attempts || Instant::now() >= deadline {
@@ -412,6 +413,7 @@ impl Gateway {
                             capture: call.session.as_ref().map(|s| relay::Capture {
                                 sessions: self.clone(),
                                 session: s.clone(),
+                                owner: call.auth.owner(),
                             }),
                         };
                         // The relay owns the settle from here; it hands it back on failure.
@@ -541,9 +543,10 @@ impl Gateway {
         if call.endpoint != Endpoint::ChatCompletions {
             return;
         }
+        let owner = call.auth.owner();
         let had_context = self
             .sessions
-            .context(session)
+            .context(session, &owner)
             .is_some_and(|c| !c.is_empty());
         let mut msgs: Vec<(String, serde_json::Value)> = Vec::new();
         if let Some(Ok(messages)) = call.body.get_as::<Vec<serde_json::Value>>("messages") {
@@ -572,7 +575,7 @@ impl Gateway {
                 msgs.push(("assistant".into(), c.message["content"].clone()));
             }
         }
-        self.sessions.append(session, msgs);
+        self.sessions.append(session, &owner, msgs);
     }
 
     /// `stream_options` to send when the gateway must ask for usage itself.
@@ -636,7 +639,10 @@ impl Gateway {
         deadline: Instant,
     ) -> Result<reqwest::Response, UpstreamFailure> {
         let p = &cand.provider;
-        let url = p.target.url(path, Some(&cand.upstream_model));
+        let url = p
+            .target
+            .parsed_url(path, Some(&cand.upstream_model))
+            .map_err(|e| UpstreamFailure::Connect(format!("invalid upstream URL: {e}")))?;
         let timeout = p
             .timeout
             .min(deadline.saturating_duration_since(Instant::now()));

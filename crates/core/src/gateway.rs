@@ -85,6 +85,15 @@ impl Auth {
             Auth::Passthrough(_) => None,
         }
     }
+    /// Who owns per-caller state such as session context: the key id, or a hash of a
+    /// passthrough caller's own key.
+    pub fn owner(&self) -> String {
+        match self {
+            Auth::Key(k) => k.key_id.clone(),
+            Auth::Passthrough(t) => format!("passthrough:{}", &crate::keyring::hash_key(t)[..16]),
+        }
+    }
+
     pub fn allows_model(&self, model: &str) -> bool {
         match self {
             Auth::Key(k) => {

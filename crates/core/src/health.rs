@@ -57,6 +57,10 @@ struct Breaker {
     /// (time, ok) of recent outcomes within the window.
     recent: VecDeque<(Instant, bool)>,
     trial_in_flight: bool,
+    /// When the current half-open trial was admitted. A trial whose request vanished (the
+    /// client went away and the request was dropped) must not block the circuit forever:
+    /// after `open_for` another trial is admitted.
+    trial_at: Option<Instant>,
     last_error: Option<String>,
     last_change: Instant,
 }
@@ -118,6 +122,7 @@ impl UpstreamStats {
                 consecutive_failures: 0,
                 recent: VecDeque::new(),
                 trial_in_flight: false,
+                trial_at: None,
                 last_error: None,
                 last_change: Instant::now(),
             }),
@@ -142,6 +147,7 @@ impl UpstreamStats {
                 if b.opened_at.is_some_and(|t| t.elapsed() >= s.open_for) {
                     b.state = Circuit::HalfOpen;
                     b.trial_in_flight = true;
+                    b.trial_at = Some(Instant::now());
                     b.last_change = Instant::now();
                     true
                 } else {
@@ -149,10 +155,12 @@ impl UpstreamStats {
                 }
             }
             Circuit::HalfOpen => {
-                if b.trial_in_flight {
+                let stale = b.trial_at.is_none_or(|t| t.elapsed() >= s.open_for);
+                if b.trial_in_flight && !stale {
                     false
                 } else {
                     b.trial_in_flight = true;
+                    b.trial_at = Some(Instant::now());
                     true
                 }
             }
@@ -333,6 +341,17 @@ fn push_recent(q: &mut VecDeque<(Instant, bool)>, ok: bool) {
 fn prune(q: &mut VecDeque<(Instant, bool)>, window: Duration) {
     while q.front().is_some_and(|(t, _)| t.elapsed() > window) {
         q.pop_front();
+    }
+}
+
+/// Releases a half-open trial when dropped, so a request that is cancelled (client gone)
+/// between admission and verdict never leaves the circuit waiting for it. Harmless after a
+/// verdict: success and failure have already cleared the trial.
+pub struct TrialRelease(pub Arc<UpstreamStats>);
+
+impl Drop for TrialRelease {
+    fn drop(&mut self) {
+        self.0.release_trial();
     }
 }
 
@@ -592,6 +611,23 @@ mod tests {
         u.success(Duration::from_millis(1));
         u.failure("x", Duration::from_millis(1), &s);
         assert!(u.admits(&s));
+        assert_eq!(u.circuit(&s), Circuit::Closed);
+    }
+
+    #[test]
+    fn an_abandoned_trial_expires() {
+        let s = fast();
+        let u = UpstreamStats::new();
+        for _ in 0..3 {
+            u.failure("x", Duration::from_millis(1), &s);
+        }
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(u.admits(&s), "trial admitted");
+        assert!(!u.admits(&s), "one trial at a time");
+        // The trial's request is dropped: no success, failure or release ever comes.
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(u.admits(&s), "a new trial after open_for");
+        u.success(Duration::from_millis(1));
         assert_eq!(u.circuit(&s), Circuit::Closed);
     }
 

@@ -30,7 +30,7 @@ impl ModelDirectory {
         Self {
             cache: Cache::builder()
                 .time_to_live(ttl)
-                .max_capacity(10_000)
+                .max_capacity(1_000)
                 .build(),
             client,
         }

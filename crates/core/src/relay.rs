@@ -27,6 +27,8 @@ use std::sync::Arc;
 pub struct Capture {
     pub sessions: Arc<Gateway>,
     pub session: String,
+    /// The caller that owns the context.
+    pub owner: String,
 }
 
 /// What a relay carries besides the stream: the in-flight guard (held until the stream ends),
@@ -150,6 +152,7 @@ impl Relay {
             let text = std::mem::take(&mut self.captured);
             c.sessions.sessions.append(
                 &c.session,
+                &c.owner,
                 vec![("assistant".into(), serde_json::Value::String(text))],
             );
         }

@@ -172,7 +172,7 @@ impl Resolver<'_> {
             let mut groups = vec![Group {
                 label: lm.name.clone(),
                 strategy: lm.strategy,
-                selector: lm.selector.clone(),
+                selector: (self.selector_for)(&format!("logical:{}", lm.id)),
                 candidates,
             }];
             for fb in &lm.fallback {

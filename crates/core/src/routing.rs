@@ -64,6 +64,22 @@ pub struct DecisionCandidate {
     pub pinned: bool,
 }
 
+/// Follows aliases (the catalogue's first, then config's) from `model` to the name they end on.
+fn alias_target(
+    model: &str,
+    aliases: &HashMap<String, String>,
+    config: &HashMap<String, String>,
+) -> String {
+    let mut name = model.to_owned();
+    for _ in 0..8 {
+        match aliases.get(&name).or_else(|| config.get(&name)) {
+            Some(t) if *t != name => name = t.clone(),
+            _ => break,
+        }
+    }
+    name
+}
+
 impl Gateway {
     fn selector(&self, label: &str) -> Arc<Selector> {
         if let Ok(m) = self.selectors.read()
@@ -111,34 +127,49 @@ impl Gateway {
             }
             return Ok(r);
         }
+        // Not in the catalogue: an alias may still stand for a name that is available,
+        // discovered or sent to the default provider (`MODEL_MAPPINGS='{"claude":"gpt-4"}'`).
+        let requested = model;
+        let target = alias_target(model, &cat.aliases, &cfg.mappings);
+        let source = if target == model {
+            RouteSource::Discovery
+        } else {
+            RouteSource::Alias
+        };
+        let model = target.as_str();
         let available = cfg
             .available_models
             .iter()
             .chain(cat.registered.iter())
             .any(|m| m == model);
         if cfg.validate_models && !available {
-            return Err(GatewayError::ModelNotFound(model.to_owned()));
+            return Err(GatewayError::ModelNotFound(requested.to_owned()));
         }
-        // Zero-config discovery: providers whose model list has this name.
-        let mut candidates = Vec::new();
-        for p in cat
+        // Zero-config discovery: providers whose model list has this name (lists fetched
+        // concurrently when not cached yet).
+        let usable: Vec<_> = cat
             .providers
             .iter()
             .filter(|p| resolve::provider_usable(p, passthrough))
-        {
-            let listed = if fetch {
+            .collect();
+        let lists = futures::future::join_all(usable.iter().map(|p| async move {
+            if fetch {
                 Some(self.models.models_of(p).await)
             } else {
                 self.models.cached_models_of(p)
-            };
-            if listed.is_some_and(|l| l.iter().any(|m| m == model)) {
-                candidates.push(Candidate::new(p.clone(), model.to_owned(), None));
             }
-        }
+        }))
+        .await;
+        let candidates: Vec<Candidate> = usable
+            .iter()
+            .zip(lists)
+            .filter(|(_, l)| l.as_ref().is_some_and(|l| l.iter().any(|m| m == model)))
+            .map(|(p, _)| Candidate::new((*p).clone(), model.to_owned(), None))
+            .collect();
         if !candidates.is_empty() {
             return Ok(Route {
                 resolved: model.into(),
-                source: RouteSource::Discovery,
+                source,
                 groups: vec![Group {
                     label: model.into(),
                     strategy: Strategy::WeightedRandom,
@@ -152,7 +183,7 @@ impl Gateway {
         {
             return Ok(Route {
                 resolved: model.into(),
-                source: RouteSource::Discovery,
+                source,
                 groups: vec![Group {
                     label: model.into(),
                     strategy: Strategy::Priority,
@@ -161,7 +192,7 @@ impl Gateway {
                 }],
             });
         }
-        Err(GatewayError::ModelNotFound(model.to_owned()))
+        Err(GatewayError::ModelNotFound(requested.to_owned()))
     }
 
     /// Orders a route's candidates: each group by its strategy (open circuits last), groups
@@ -171,21 +202,45 @@ impl Gateway {
         let mut out: Vec<Planned> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         for g in &route.groups {
-            let cands: Vec<(&Candidate, String)> = g.candidates.iter().map(|c| (c, c.id())).filter(|(_, id)| !seen.contains(id)).collect();
-            let stats: Vec<_> = cands.iter().map(|(_, id)| self.health.upstream(id)).collect();
+            let cands: Vec<(&Candidate, String)> = g
+                .candidates
+                .iter()
+                .map(|c| (c, c.id()))
+                .filter(|(_, id)| !seen.contains(id))
+                .collect();
+            let stats: Vec<_> = cands
+                .iter()
+                .map(|(_, id)| self.health.upstream(id))
+                .collect();
             let circuits: Vec<Circuit> = stats.iter().map(|s| s.circuit(hs)).collect();
-            let healthy: Vec<usize> = (0..cands.len()).filter(|&i| circuits[i] != Circuit::Open).collect();
+            let healthy: Vec<usize> = (0..cands.len())
+                .filter(|&i| circuits[i] != Circuit::Open)
+                .collect();
             let inputs: Vec<Input> = healthy
                 .iter()
                 .map(|&i| {
                     let (in_flight, ewma_latency_ms, success_rate) = stats[i].snapshot();
-                    Input { id: cands[i].1.clone(), weight: cands[i].0.weight, priority: cands[i].0.priority, in_flight, ewma_latency_ms, success_rate }
+                    Input {
+                        id: cands[i].1.clone(),
+                        weight: cands[i].0.weight,
+                        priority: cands[i].0.priority,
+                        in_flight,
+                        ewma_latency_ms,
+                        success_rate,
+                    }
                 })
                 .collect();
             let (order, scores) = g.selector.order(g.strategy, &inputs, commit);
             let mut push = |i: usize, score: f64| {
                 seen.insert(cands[i].1.clone());
-                out.push(Planned { candidate: cands[i].0.clone(), group: g.label.clone(), strategy: g.strategy, score, circuit: circuits[i], pinned: false });
+                out.push(Planned {
+                    candidate: cands[i].0.clone(),
+                    group: g.label.clone(),
+                    strategy: g.strategy,
+                    score,
+                    circuit: circuits[i],
+                    pinned: false,
+                });
             };
             for k in order {
                 push(healthy[k], scores.get(k).copied().unwrap_or(0.0));

@@ -8,7 +8,7 @@
 
 use moka::sync::Cache;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,10 +38,14 @@ pub struct ContextMessage {
     pub at_ms: i64,
 }
 
+/// The contexts kept under one session id, by owning key.
+type Contexts = HashMap<String, VecDeque<ContextMessage>>;
+
 /// Session pins and contexts.
 pub struct Sessions {
     pins: Cache<String, Arc<Mutex<Pin>>>,
-    contexts: Cache<String, Arc<Mutex<VecDeque<ContextMessage>>>>,
+    /// session → owner (the virtual key) → messages: a key only ever sees its own context.
+    contexts: Cache<String, Arc<Mutex<Contexts>>>,
 }
 
 impl Sessions {
@@ -49,11 +53,11 @@ impl Sessions {
         Self {
             pins: Cache::builder()
                 .time_to_idle(ttl)
-                .max_capacity(1_000_000)
+                .max_capacity(200_000)
                 .build(),
             contexts: Cache::builder()
                 .time_to_idle(ttl)
-                .max_capacity(100_000)
+                .max_capacity(20_000)
                 .build(),
         }
     }
@@ -114,15 +118,17 @@ impl Sessions {
         had
     }
 
-    /// Appends messages to a session's context (oldest dropped beyond the bound).
-    pub fn append(&self, session: &str, messages: Vec<(String, serde_json::Value)>) {
+    /// Appends messages to the context `owner` keeps under `session` (oldest dropped beyond
+    /// the bound).
+    pub fn append(&self, session: &str, owner: &str, messages: Vec<(String, serde_json::Value)>) {
         if messages.is_empty() {
             return;
         }
         let ctx = self
             .contexts
-            .get_with(session.to_owned(), || Arc::new(Mutex::new(VecDeque::new())));
-        let Ok(mut q) = ctx.lock() else { return };
+            .get_with(session.to_owned(), || Arc::new(Mutex::new(HashMap::new())));
+        let Ok(mut by_owner) = ctx.lock() else { return };
+        let q = by_owner.entry(owner.to_owned()).or_default();
         let now = modelgate_store::now_ms();
         for (role, content) in messages {
             let content = if content.to_string().len() > MAX_MESSAGE_BYTES {
@@ -143,10 +149,13 @@ impl Sessions {
         }
     }
 
-    pub fn context(&self, session: &str) -> Option<Vec<ContextMessage>> {
-        self.contexts
-            .get(session)
-            .and_then(|c| c.lock().ok().map(|q| q.iter().cloned().collect()))
+    /// The context `owner` keeps under `session`.
+    pub fn context(&self, session: &str, owner: &str) -> Option<Vec<ContextMessage>> {
+        self.contexts.get(session).and_then(|c| {
+            c.lock()
+                .ok()
+                .and_then(|m| m.get(owner).map(|q| q.iter().cloned().collect()))
+        })
     }
 }
 
@@ -166,13 +175,18 @@ mod tests {
         for i in 0..150 {
             s.append(
                 "s1",
+                "key-a",
                 vec![("user".into(), serde_json::json!(format!("m{i}")))],
             );
         }
-        let c = s.context("s1").unwrap();
+        let c = s.context("s1", "key-a").unwrap();
+        assert!(
+            s.context("s1", "key-b").is_none(),
+            "another key sees nothing"
+        );
         assert_eq!(c.len(), MAX_CONTEXT_MESSAGES);
         assert_eq!(c[0].content, "m50");
         assert!(s.remove("s1"));
-        assert!(s.pin("s1").is_none() && s.context("s1").is_none());
+        assert!(s.pin("s1").is_none() && s.context("s1", "key-a").is_none());
     }
 }

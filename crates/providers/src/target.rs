@@ -24,6 +24,10 @@ pub struct Target {
     pub api_version: Option<String>,
     /// Extra headers sent on every request (validated when the provider is saved).
     pub extra_headers: HeaderMap,
+    /// Parsed URLs of the model-independent endpoints (all but Azure deployments), so the hot
+    /// path does not parse a URL per request.
+    chat_url: Option<reqwest::Url>,
+    embeddings_url: Option<reqwest::Url>,
 }
 
 impl Target {
@@ -42,11 +46,35 @@ impl Target {
                 extra_headers.insert(name, value);
             }
         }
-        Self {
+        let mut t = Self {
             kind,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_version,
             extra_headers,
+            chat_url: None,
+            embeddings_url: None,
+        };
+        if kind != ProviderKind::AzureOpenai {
+            t.chat_url = reqwest::Url::parse(&t.url("chat/completions", None)).ok();
+            t.embeddings_url = reqwest::Url::parse(&t.url("embeddings", None)).ok();
+        }
+        t
+    }
+
+    /// The parsed URL of an endpoint (cached for chat and embeddings when model-independent).
+    pub fn parsed_url(
+        &self,
+        path: &str,
+        upstream_model: Option<&str>,
+    ) -> Result<reqwest::Url, url::ParseError> {
+        let cached = match path {
+            "chat/completions" => self.chat_url.as_ref(),
+            "embeddings" => self.embeddings_url.as_ref(),
+            _ => None,
+        };
+        match cached {
+            Some(u) => Ok(u.clone()),
+            None => reqwest::Url::parse(&self.url(path, upstream_model)),
         }
     }
 

@@ -29,7 +29,7 @@ const SECRET_FILE: &str = "secret.key";
 
 /// The secret for encrypting upstream keys: configured, or stored in the data dir, or
 /// generated there (mode 0600) with a warning.
-pub fn resolve_secret_key(settings: &Settings) -> anyhow::Result<String> {
+pub async fn resolve_secret_key(settings: &Settings, db: &Database) -> anyhow::Result<String> {
     if let Some(k) = settings
         .secret_key
         .as_deref()
@@ -42,6 +42,16 @@ pub fn resolve_secret_key(settings: &Settings) -> anyhow::Result<String> {
         let k = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         return Ok(k.trim().to_owned());
+    }
+    if db
+        .meta_get(modelgate_store::secrets::CHECK_META_KEY)
+        .await?
+        .is_some()
+    {
+        anyhow::bail!(
+            "this database holds secrets encrypted with a key that is neither in MODELGATE_SECRET_KEY nor in {}; set MODELGATE_SECRET_KEY to that key",
+            path.display()
+        );
     }
     std::fs::create_dir_all(&settings.data_dir)?;
     let k = modelgate_store::secrets::generate_secret(32);
@@ -78,7 +88,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 /// Builds the state: database, verified secrets, gateway core, declared providers, first admin.
 pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Result<AppState> {
     let db = open_database(&settings).await?;
-    let secret = resolve_secret_key(&settings)?;
+    let secret = resolve_secret_key(&settings, &db).await?;
     let secrets = SecretBox::new(&secret)?;
     secrets
         .verify_against(&db)
@@ -196,7 +206,13 @@ pub async fn serve(settings: Settings, overrides: Overrides) -> anyhow::Result<(
     let stop = CancellationToken::new();
     let gateway = state.gateway.clone();
     let watcher = tokio::spawn(gateway.clone().watch_catalogue(poll, stop.clone()));
-    let prober = (probe_every > 0).then(|| tokio::spawn(probe_providers(state.clone(), Duration::from_secs(probe_every), stop.clone())));
+    let prober = (probe_every > 0).then(|| {
+        tokio::spawn(probe_providers(
+            state.clone(),
+            Duration::from_secs(probe_every),
+            stop.clone(),
+        ))
+    });
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
@@ -225,17 +241,33 @@ async fn probe_providers(state: AppState, every: Duration, stop: CancellationTok
             _ = tokio::time::sleep(every) => {}
         }
         let cat = state.gateway.catalogue();
-        for p in cat.providers.iter().filter(|p| p.enabled && p.kind.is_served()) {
+        for p in cat
+            .providers
+            .iter()
+            .filter(|p| p.enabled && p.kind.is_served())
+        {
             let r = crate::admin::provider_health::probe(&state.gateway.client, p, None).await;
             let health = &state.gateway.health;
             for (_, stats) in health.upstreams_of(&p.id) {
                 if r.ok {
                     stats.probe_ok();
                 } else {
-                    stats.failure(r.error.as_deref().unwrap_or("probe failed"), Duration::ZERO, &health.settings);
+                    stats.failure(
+                        r.error.as_deref().unwrap_or("probe failed"),
+                        Duration::ZERO,
+                        &health.settings,
+                    );
                 }
             }
-            health.set_probe(&p.id, modelgate_core::health::ProbeResult { at_ms: modelgate_store::now_ms(), ok: r.ok, latency_ms: r.latency_ms, error: r.error });
+            health.set_probe(
+                &p.id,
+                modelgate_core::health::ProbeResult {
+                    at_ms: modelgate_store::now_ms(),
+                    ok: r.ok,
+                    latency_ms: r.latency_ms,
+                    error: r.error,
+                },
+            );
         }
     }
 }

@@ -136,8 +136,17 @@ pub async fn sync_declared(
         }
     }
     let n = declared.len();
+    let names: Vec<String> = declared.iter().map(|d| d.cfg.name.clone()).collect();
     for d in declared {
         upsert(db, secrets, settings, d).await?;
+    }
+    // A provider that is no longer declared (removed from the file, or its env var unset)
+    // goes away with its keys and models; providers made through the API are never touched.
+    for p in db.all_providers().await? {
+        if (p.source == "config" || p.source == "env") && !names.contains(&p.name) {
+            db.delete_provider(&p.id).await?;
+            tracing::info!(provider = %p.name, source = %p.source, "declared provider removed");
+        }
     }
     Ok(n)
 }
@@ -258,9 +267,15 @@ pub async fn first_admin(state: &AppState) -> anyhow::Result<()> {
     if !state.settings.bootstrap || state.db.count_users().await? > 0 {
         return Ok(());
     }
-    let out = init_admin(state, AdminInitInput::default())
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let out = match init_admin(state, AdminInitInput::default()).await {
+        Ok(out) => out,
+        // Another instance sharing this database initialised it first.
+        Err(e) if e.status == axum::http::StatusCode::CONFLICT => {
+            tracing::info!("another instance created the first admin user");
+            return Ok(());
+        }
+        Err(e) => return Err(anyhow::anyhow!(e.message)),
+    };
     tracing::warn!(
         username = %out.user.username,
         password = %out.password,

@@ -279,12 +279,22 @@ mod tests {
 }
 
 #[utoipa::path(get, path = "/context/{session_id}", tag = "data plane", params(("session_id" = String, Path)),
-    responses((status = 200, description = "The stored messages of a session: `{session_id, messages: [{role, content, at_ms}]}`"), (status = 404, description = "Unknown or expired session")),
+    responses((status = 200, description = "The stored messages of a session: `{session_id, messages: [{role, content, at_ms}]}`"), (status = 404, description = "No context of this key under this session id (unknown, expired, or another key's)")),
     security(("bearer" = [])))]
-pub async fn context(State(s): State<AppState>, headers: HeaderMap, Path(session): Path<String>) -> ApiResult<Response> {
-    authenticate(&s, &headers)?;
-    match s.gateway.sessions.context(&session) {
-        Some(messages) => Ok(axum::Json(serde_json::json!({"session_id": session, "messages": messages})).into_response()),
-        None => Err(ApiError::not_found(format!("Session '{session}' has no stored context"))),
+pub async fn context(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(session): Path<String>,
+) -> ApiResult<Response> {
+    // A key sees only the context it built itself under this session id.
+    let auth = authenticate(&s, &headers)?;
+    match s.gateway.sessions.context(&session, &auth.owner()) {
+        Some(messages) => Ok(axum::Json(
+            serde_json::json!({"session_id": session, "messages": messages}),
+        )
+        .into_response()),
+        None => Err(ApiError::not_found(format!(
+            "Session '{session}' has no stored context"
+        ))),
     }
 }

@@ -130,7 +130,7 @@ pub fn redact_strings(text: &str) -> String {
 /// The field a serde error is about: `path.to.field: message`, or `unknown field `x``,
 /// or `missing field `x``.
 pub(crate) fn field_of(text: &str) -> Option<String> {
-    for marker in ["unknown field `", "missing field `"] {
+    for marker in ["unknown field `", "missing field `", "duplicate field `"] {
         if let Some(i) = text.find(marker) {
             let rest = &text[i + marker.len()..];
             if let Some(end) = rest.find('`') {

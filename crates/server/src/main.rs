@@ -6,6 +6,11 @@ use modelgate_server::config::Settings;
 use std::io::Write;
 use std::process::ExitCode;
 
+// mimalloc: the gateway allocates many short-lived buffers per request; glibc malloc cost
+// ~17% of CPU under load (see docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn print(s: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{s}");
@@ -17,7 +22,32 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// mimalloc reads its options from the environment when it initialises, before `main`.
+/// Unless the operator set them, restart once (same process, `exec`) with options that give
+/// memory back promptly: no eager arena commit, a 10 ms purge delay. With mimalloc's defaults
+/// the idle RSS was 56 MiB instead of 25 MiB at the same throughput (docs/PERFORMANCE.md).
+#[cfg(unix)]
+fn tune_allocator() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_some()
+        || std::env::var_os("MIMALLOC_PURGE_DELAY").is_some()
+    {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    // `exec` only returns on failure; then carry on with the defaults.
+    let _ = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+        .env("MIMALLOC_PURGE_DELAY", "10")
+        .exec();
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    tune_allocator();
     let _ = dotenvy::dotenv();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();

@@ -19,7 +19,10 @@ fn control_plane() -> Router<AppState> {
         .route("/providers", get(providers::list).post(providers::create))
         .route("/providers/statistics", get(provider_health::statistics))
         .route("/providers/{provider}/health", get(provider_health::health))
-        .route("/providers/{provider}/metrics", get(provider_health::metrics))
+        .route(
+            "/providers/{provider}/metrics",
+            get(provider_health::metrics),
+        )
         .route("/providers/{provider}/test", post(provider_health::test))
         .route(
             "/providers/{provider}",
@@ -66,14 +69,38 @@ fn control_plane() -> Router<AppState> {
             "/users/{user_id}/api-keys",
             get(virtual_keys::list_for_user).post(virtual_keys::create_for_user),
         )
-        .route("/logical-models", get(logical_models::list).post(logical_models::create))
-        .route("/logical-models/{id}", get(logical_models::get).put(logical_models::replace).patch(logical_models::update).delete(logical_models::delete))
-        .route("/logical-models/{id}/upstreams", get(logical_models::upstreams))
+        .route(
+            "/logical-models",
+            get(logical_models::list).post(logical_models::create),
+        )
+        .route(
+            "/logical-models/{id}",
+            get(logical_models::get)
+                .put(logical_models::replace)
+                .patch(logical_models::update)
+                .delete(logical_models::delete),
+        )
+        .route(
+            "/logical-models/{id}/upstreams",
+            get(logical_models::upstreams),
+        )
         .route("/routing/decide", post(routing::decide))
-        .route("/routing/sessions/{session_id}", get(routing::get_session).delete(routing::delete_session))
-        .route("/admin/model-mappings", get(model_mappings::list_mappings).post(model_mappings::create_mapping))
-        .route("/admin/model-mappings/{alias}", delete(model_mappings::delete_mapping))
-        .route("/admin/models", get(model_mappings::list_models).post(model_mappings::create_model))
+        .route(
+            "/routing/sessions/{session_id}",
+            get(routing::get_session).delete(routing::delete_session),
+        )
+        .route(
+            "/admin/model-mappings",
+            get(model_mappings::list_mappings).post(model_mappings::create_mapping),
+        )
+        .route(
+            "/admin/model-mappings/{alias}",
+            delete(model_mappings::delete_mapping),
+        )
+        .route(
+            "/admin/models",
+            get(model_mappings::list_models).post(model_mappings::create_model),
+        )
         .route("/admin/models/{name}", delete(model_mappings::delete_model))
         .route("/admin/reload-config", post(model_mappings::reload_config))
         .route("/admin/stats", get(stats::stats))

@@ -26,12 +26,18 @@ pub fn text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A bounded string (may be empty, may contain newlines).
+/// A bounded string (may be empty, may contain newlines, never NUL: databases cannot store it).
 pub fn bounded(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.len() > max {
         return Err(ApiError::invalid(
             field,
             format!("`{field}` is longer than {max} bytes"),
+        ));
+    }
+    if v.contains('\0') {
+        return Err(ApiError::invalid(
+            field,
+            format!("`{field}` must not contain NUL characters"),
         ));
     }
     Ok(())

@@ -472,6 +472,49 @@ both_databases!(stats_count, stats);
 /// Admin endpoints refuse missing and wrong credentials with OpenAI-shaped 401s.
 async fn admin_auth(db: common::Db) {
     let gw = Gateway::start(db).await;
+    // Every documented operation except the public ones needs credentials, including
+    // routes added after this list was written.
+    let doc = gw
+        .raw(Method::GET, "/openapi.json", Cred::None, None)
+        .await
+        .json();
+    let public = [
+        "/health",
+        "/auth/login",
+        "/system/secret-key/generate",
+        "/system/admin/init",
+    ];
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        if public.contains(&path.as_str()) {
+            continue;
+        }
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for m in ops.as_object().unwrap().keys() {
+            let m = m.to_ascii_uppercase();
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) {
+                continue;
+            }
+            let r = gw
+                .raw(method(&m), &concrete, Cred::None, body_for(&m))
+                .await;
+            assert_eq!(
+                r.status, 401,
+                "{m} {concrete} without credentials: {}",
+                r.text
+            );
+            assert_error_shape(&r.json());
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= ADMIN_ROUTES.len(),
+        "only {checked} documented operations"
+    );
     for (m, path) in ADMIN_ROUTES {
         for prefix in ["", "/api/v1"] {
             let full = format!("{prefix}{path}");
@@ -1429,6 +1472,34 @@ async fn secrets_never_leak(db: common::Db) {
             assert!(!text.contains(secret.as_str()));
         }
     }
+    // At rest: upstream keys are encrypted and virtual keys hashed, in the database files
+    // (SQLite, with its WAL) or in a dump (PostgreSQL).
+    let stored: Vec<u8> = match &gw.pg {
+        None => std::fs::read_dir(&gw.data_dir)
+            .unwrap()
+            .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap_or_default())
+            .collect(),
+        Some(pg) => {
+            let out = std::process::Command::new("pg_dump")
+                .arg(&pg.url)
+                .output()
+                .expect("pg_dump runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        }
+    };
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("sk-U…"), "the dump holds the previews");
+    for secret in upstream.iter().chain(&virtual_keys) {
+        assert!(
+            !stored.contains(secret.as_str()),
+            "{secret} is stored in plaintext"
+        );
+    }
     // Each creation body shows only its own key.
     for (i, text) in created_bodies.iter().enumerate() {
         for (j, k) in virtual_keys.iter().enumerate() {
@@ -1451,3 +1522,164 @@ async fn secrets_never_leak(db: common::Db) {
 }
 
 both_databases!(secrets_never_leak_anywhere, secrets_never_leak);
+
+/// NUL characters (which PostgreSQL text cannot hold) anywhere a client controls text: in
+/// paths → 404, in credentials → 401, in stored fields → 422, in data-plane requests → the
+/// request log still records them (and everything batched with them).
+async fn nul_characters(db: common::Db) {
+    let mock = MockUpstream::start("nul").await;
+    let gw = Gateway::start(db).await;
+    gw.add_provider(
+        "p",
+        &mock.base_url(),
+        "sk-nul-upstream-0000",
+        &[("m1", "mock-model")],
+    )
+    .await;
+    let (st, u) = gw
+        .post("/admin/users", json!({"username": "nul-user"}))
+        .await;
+    assert_eq!(st, 201);
+    let uid = s(&u["id"]);
+    for path in [
+        "/providers/a%00b".to_owned(),
+        "/providers/p/keys/a%00b".into(),
+        "/providers/p/models/a%00b".into(),
+        "/providers/a%00b/keys".into(),
+        "/admin/users/a%00b".into(),
+        "/admin/api-keys/a%00b".into(),
+        "/users/a%00b/api-keys".into(),
+        format!("/users/{uid}%00/api-keys"),
+    ] {
+        let (st, b) = gw.get(&path).await;
+        assert_eq!(st, 404, "GET {path}: {b}");
+        assert_error_shape(&b);
+    }
+    for path in [
+        "/providers/a%00b",
+        "/admin/users/a%00b",
+        "/admin/api-keys/a%00b",
+    ] {
+        assert_eq!(gw.delete(path).await.0, 404, "DELETE {path}");
+    }
+    assert_eq!(
+        gw.patch("/admin/api-keys/a%00b", json!({"name": "x"}))
+            .await
+            .0,
+        404
+    );
+    let (st, b) = login(&gw, "a\u{0}b", "some-password").await;
+    assert_eq!(st, 401, "{b}");
+    for (path, body, field) in [
+        (
+            "/providers",
+            json!({"name": "n", "base_url": "https://n.example/v1", "description": "a\u{0}b"}),
+            "description",
+        ),
+        (
+            "/providers",
+            json!({"name": "n\u{0}", "base_url": "https://n.example/v1"}),
+            "name",
+        ),
+        (
+            "/providers/p/models",
+            json!({"model_id": "m2", "version": "v\u{0}"}),
+            "version",
+        ),
+        (
+            "/providers/p/keys",
+            json!({"alias": "a\u{0}", "key": "sk-x-0000000000"}),
+            "alias",
+        ),
+        ("/admin/users", json!({"username": "u\u{0}"}), "username"),
+        ("/admin/api-keys", json!({"name": "k\u{0}"}), "name"),
+    ] {
+        let (st, b) = gw.post(path, body).await;
+        assert_invalid(st, &b, field);
+    }
+    // JSON fields are stored as JSON text, where NUL is escaped: accepted and intact.
+    let (st, m) = gw
+        .post(
+            "/providers/p/models",
+            json!({"model_id": "m3", "custom_parameters": {"stop": "\u{0}"}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{m}");
+    assert_eq!(
+        gw.get("/providers/p/models/m3").await.1["custom_parameters"]["stop"],
+        "\u{0}"
+    );
+
+    let (_, key) = gw.add_key(json!({})).await;
+    let chat =
+        |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi\u{0}"}]});
+    let (st, _) = gw
+        .call_as(
+            Cred::Bearer(&key),
+            Method::POST,
+            "/v1/chat/completions",
+            Some(chat("m1\u{0}")),
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, b) = gw
+        .call_as(
+            Cred::Bearer(&key),
+            Method::POST,
+            "/v1/chat/completions",
+            Some(chat("m1")),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let page = gw.wait_logs("limit=10", 2, 10).await;
+    let models: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["requested_model"].as_str())
+        .collect();
+    assert!(models.contains(&"m1"), "{page}");
+    assert!(
+        models.iter().any(|m| m.starts_with("m1") && *m != "m1"),
+        "{page}"
+    );
+    let (st, b) = gw.get("/admin/logs?model=m1%00").await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["total"], 0);
+    assert!(
+        !gw.log_text().contains("request log insert failed"),
+        "{}",
+        gw.log_text()
+    );
+}
+
+both_databases!(nul_characters_are_handled, nul_characters);
+
+/// Concurrent `POST /system/admin/init` calls create exactly one admin.
+async fn admin_init_race(db: common::Db) {
+    let gw = Gateway::start_with(Options::new(db).env("MODELGATE_BOOTSTRAP", "false")).await;
+    let results = futures::future::join_all((0..8).map(|i| {
+        gw.call_as(
+            Cred::None,
+            Method::POST,
+            "/system/admin/init",
+            Some(json!({"username": format!("root{i}")})),
+        )
+    }))
+    .await;
+    let statuses: Vec<u16> = results.iter().map(|(st, _)| *st).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{results:?}"
+    );
+    let (_, stats) = gw.get("/admin/stats").await;
+    assert_eq!(stats["users"], 1, "{stats}");
+    assert_eq!(stats["virtual_keys"], 1, "{stats}");
+}
+
+both_databases!(admin_init_is_atomic, admin_init_race);

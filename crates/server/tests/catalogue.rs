@@ -1316,3 +1316,116 @@ async fn hostile_input(db: common::Db) {
 }
 
 both_databases!(hostile_input_round_trips, hostile_input);
+
+/// Concurrent writes: distinct names all succeed, one name succeeds once (the rest 409),
+/// never a 500.
+async fn concurrent_writes(db: common::Db) {
+    let gw = Gateway::start(db).await;
+    let distinct = futures::future::join_all((0..16).map(|i| {
+        gw.post(
+            "/providers",
+            json!({"name": format!("race-{i}"), "base_url": "https://r.example/v1",
+                   "api_keys": [{"key": "sk-race-key-000000"}], "supported_models": ["a", "b"]}),
+        )
+    }))
+    .await;
+    for (st, b) in &distinct {
+        assert_eq!(
+            *st,
+            201,
+            "{b}\n{}",
+            gw.log_text()
+                .lines()
+                .filter(|l| l.contains("ERROR"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    let same = futures::future::join_all((0..16).map(|_| {
+        gw.post(
+            "/providers",
+            json!({"name": "contested", "base_url": "https://r.example/v1", "supported_models": ["a"]}),
+        )
+    }))
+    .await;
+    let statuses: Vec<u16> = same.iter().map(|(st, _)| *st).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}: {same:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}: {same:?}"
+    );
+    let models = futures::future::join_all((0..16).map(|i| {
+        gw.post(
+            "/providers/contested/models",
+            json!({"model_id": if i % 2 == 0 { "dup".to_owned() } else { format!("m{i}") }}),
+        )
+    }))
+    .await;
+    let created = models.iter().filter(|(st, _)| *st == 201).count();
+    assert!(
+        models.iter().all(|(st, _)| *st == 201 || *st == 409),
+        "{models:?}"
+    );
+    assert_eq!(created, 8 + 1, "{models:?}");
+    let keys = futures::future::join_all((0..16).map(|i| {
+        gw.post(
+            "/providers/contested/keys",
+            json!({"key": format!("sk-concurrent-{i:04}")}),
+        )
+    }))
+    .await;
+    assert!(keys.iter().all(|(st, _)| *st == 201), "{keys:?}");
+    let (_, stats) = gw.get("/admin/stats").await;
+    assert_eq!(stats["providers"], 17, "{stats}");
+    assert_eq!(stats["models"], 16 * 2 + 1 + 9, "{stats}");
+    assert_eq!(stats["upstream_keys"], 16 + 16, "{stats}");
+}
+
+both_databases!(concurrent_writes_are_safe, concurrent_writes);
+
+/// Writes racing a provider's deletion end in 201 or 404, never a 500.
+async fn writes_racing_delete(db: common::Db) {
+    let gw = Gateway::start(db).await;
+    for round in 0..4 {
+        let name = format!("doomed-{round}");
+        let (st, _) = gw
+            .post(
+                "/providers",
+                json!({"name": name, "base_url": "https://d.example/v1"}),
+            )
+            .await;
+        assert_eq!(st, 201);
+        let keys_path = format!("/providers/{name}/keys");
+        let models_path = format!("/providers/{name}/models");
+        let provider_path = format!("/providers/{name}");
+        let writes = (0..12).map(|i| {
+            let (path, body) = if i % 2 == 0 {
+                (
+                    keys_path.as_str(),
+                    json!({"key": format!("sk-doomed-{i:04}")}),
+                )
+            } else {
+                (models_path.as_str(), json!({"model_id": format!("m{i}")}))
+            };
+            gw.post(path, body)
+        });
+        let (results, (st, b)) = tokio::join!(futures::future::join_all(writes), async {
+            tokio::time::sleep(std::time::Duration::from_millis(round * 3)).await;
+            gw.delete(&provider_path).await
+        });
+        assert_eq!(st, 204, "{b}");
+        for (st, b) in &results {
+            assert!(*st == 201 || *st == 404, "{st} {b}");
+        }
+        let (_, stats) = gw.get("/admin/stats").await;
+        assert_eq!(stats["providers"], 0, "{stats}");
+        assert_eq!(stats["upstream_keys"], 0, "orphaned keys: {stats}");
+        assert_eq!(stats["models"], 0, "orphaned models: {stats}");
+    }
+}
+
+both_databases!(writes_racing_delete_are_clean, writes_racing_delete);

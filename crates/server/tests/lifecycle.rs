@@ -376,6 +376,16 @@ async fn cli(db: Db) {
         shown["data_dir"].as_str().map(std::path::PathBuf::from),
         Some(dir.path().to_owned())
     );
+    // A database password is masked too.
+    let (st, out, err) = run_cli(
+        dir.path(),
+        Some("postgres://mg:hunter2-db-password@db.example:5432/mg"),
+        &[],
+        &["config", "check"],
+    );
+    assert!(st.success(), "config check: {out}{err}");
+    assert!(!out.contains("hunter2-db-password"), "{out}");
+    assert!(out.contains("db.example"), "{out}");
     // A broken config file is reported, with a non-zero exit.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[[providers]]\nname = \"x\"\nkind = \"skynet\"\n").unwrap();

@@ -1,6 +1,8 @@
 //! Under load nothing is lost: 2,000 concurrent requests give 2,000 request-log records, on
 //! SQLite and on PostgreSQL; a graceful stop flushes what is still queued.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::mock::MockUpstream;

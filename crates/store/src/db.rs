@@ -22,6 +22,12 @@ pub enum Backend {
     Postgres,
 }
 
+/// Whether a lookup key can match nothing stored: text columns never hold NUL (PostgreSQL
+/// rejects it outright), so such keys are answered "not found" without a query.
+pub(crate) fn unmatchable(key: &str) -> bool {
+    key.contains('\0')
+}
+
 /// A connection pool to the configured database.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -41,6 +47,16 @@ macro_rules! with_pool {
 }
 
 impl Database {
+    /// The statement opening a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a
+    /// deferred transaction that reads before it writes cannot wait for the write lock and
+    /// fails at once with "database is locked" when another writer got there first.
+    pub(crate) fn begin_write(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "BEGIN IMMEDIATE",
+            Database::Postgres(_) => "BEGIN",
+        }
+    }
+
     /// Connects to `url` (`postgres://…` or `sqlite://…`), or to `<data_dir>/modelgate.db`
     /// when `url` is `None`. SQLite files are created and put in WAL mode.
     pub async fn connect(url: Option<&str>, data_dir: &Path) -> Result<Self> {

@@ -26,6 +26,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_owned())
             }
+            // A row referring to one deleted meanwhile (a key added to a provider being
+            // deleted, a virtual key for a removed user): the parent is not found.
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
             _ => StoreError::Database(e),
         }
     }

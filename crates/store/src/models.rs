@@ -50,6 +50,9 @@ impl Database {
         provider_id: &str,
         id_or_model: &str,
     ) -> Result<Option<ModelRecord>> {
+        if crate::db::unmatchable(provider_id) || crate::db::unmatchable(id_or_model) {
+            return Ok(None);
+        }
         let sql = format!(
             "SELECT {COLS} FROM model_implementations WHERE provider_id = $1 AND (id = $2 OR model_id = $2) ORDER BY (id = $2) DESC LIMIT 1"
         );

@@ -30,6 +30,9 @@ impl Database {
 
     /// Finds a provider by id or, failing that, by its unique name.
     pub async fn find_provider(&self, id_or_name: &str) -> Result<Option<ProviderRecord>> {
+        if crate::db::unmatchable(id_or_name) {
+            return Ok(None);
+        }
         let sql = format!(
             "SELECT {COLS} FROM providers WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1"
         );
@@ -50,7 +53,7 @@ impl Database {
         );
         let r = provider;
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.begin_write()).await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM providers WHERE name = $1")
                 .bind(&r.name).fetch_optional(&mut *tx).await?;
             if exists.is_some() {

@@ -28,14 +28,87 @@ const WHERE: &str = "WHERE ($1 IS NULL OR key_id = $1) AND ($2 IS NULL OR reques
     AND ($3 IS NULL OR provider = $3) AND ($4 IS NULL OR status = $4) \
     AND ($5 IS NULL OR ts_ms >= $5) AND ($6 IS NULL OR ts_ms < $6)";
 
+/// Replaces NUL in every text field: client-supplied text (a model name, a body) may contain
+/// it, PostgreSQL text cannot hold it, and one such record would fail its whole batch.
+fn scrub(r: &mut RequestLogRecord) {
+    let fix = |s: &mut String| {
+        if s.contains('\0') {
+            *s = s.replace('\0', "\u{FFFD}");
+        }
+    };
+    for s in [
+        &mut r.id,
+        &mut r.request_id,
+        &mut r.dialect,
+        &mut r.endpoint,
+    ] {
+        fix(s);
+    }
+    for s in [
+        &mut r.key_id,
+        &mut r.tenant_id,
+        &mut r.requested_model,
+        &mut r.provider,
+        &mut r.provider_model,
+        &mut r.cost,
+        &mut r.error,
+        &mut r.attempt_log,
+        &mut r.request_body,
+        &mut r.response_body,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        fix(s);
+    }
+}
+
+fn has_nul(r: &RequestLogRecord) -> bool {
+    let nul = |s: &str| s.contains('\0');
+    [&r.id, &r.request_id, &r.dialect, &r.endpoint]
+        .into_iter()
+        .any(|s| nul(s))
+        || [
+            &r.key_id,
+            &r.tenant_id,
+            &r.requested_model,
+            &r.provider,
+            &r.provider_model,
+            &r.cost,
+            &r.error,
+            &r.attempt_log,
+            &r.request_body,
+            &r.response_body,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|s| nul(s))
+}
+
+impl RequestLogFilter {
+    /// Whether no stored record can match (a NUL in a text filter).
+    fn unmatchable(&self) -> bool {
+        [&self.key_id, &self.model, &self.provider]
+            .iter()
+            .flat_map(|o| o.as_deref())
+            .any(crate::db::unmatchable)
+    }
+}
+
 impl Database {
     /// Appends records in one transaction, a few hundred rows per statement.
     pub async fn insert_request_logs(&self, records: &[RequestLogRecord]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
+        let scrubbed: Option<Vec<RequestLogRecord>> = records.iter().any(has_nul).then(|| {
+            let mut v = records.to_vec();
+            v.iter_mut().for_each(scrub);
+            v
+        });
+        let records = scrubbed.as_deref().unwrap_or(records);
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.begin_write()).await?;
             for chunk in records.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO request_logs ({COLS}) "));
                 qb.push_values(chunk, |mut b, r| {
@@ -61,6 +134,9 @@ impl Database {
         filter: &RequestLogFilter,
         page: Page,
     ) -> Result<Vec<RequestLogRecord>> {
+        if filter.unmatchable() {
+            return Ok(vec![]);
+        }
         let sql = format!(
             "SELECT {COLS} FROM request_logs {WHERE} ORDER BY ts_ms DESC, id DESC LIMIT $7 OFFSET $8"
         );
@@ -74,11 +150,41 @@ impl Database {
     }
 
     pub async fn count_request_logs(&self, filter: &RequestLogFilter) -> Result<i64> {
+        if filter.unmatchable() {
+            return Ok(0);
+        }
         let sql = format!("SELECT COUNT(*) FROM request_logs {WHERE}");
         let f = filter;
         let (n,): (i64,) = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&f.key_id).bind(&f.model).bind(&f.provider).bind(f.status).bind(f.since_ms).bind(f.until_ms)
             .fetch_one(p).await?);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_is_scrubbed_from_every_text_field() {
+        let clean = RequestLogRecord {
+            id: "a".into(),
+            requested_model: Some("gpt".into()),
+            ..Default::default()
+        };
+        assert!(!has_nul(&clean));
+        let mut dirty = RequestLogRecord {
+            requested_model: Some("gpt\0x".into()),
+            error: Some("model `\0` unknown".into()),
+            endpoint: "/v1/\0".into(),
+            ..clean.clone()
+        };
+        assert!(has_nul(&dirty));
+        scrub(&mut dirty);
+        assert!(!has_nul(&dirty));
+        assert_eq!(dirty.requested_model.as_deref(), Some("gpt\u{FFFD}x"));
+        assert_eq!(dirty.endpoint, "/v1/\u{FFFD}");
+        assert_eq!(dirty.id, "a");
     }
 }

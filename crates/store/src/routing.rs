@@ -54,7 +54,7 @@ impl Database {
         create: bool,
     ) -> Result<()> {
         let res: std::result::Result<(), sqlx::Error> = with_pool!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.begin_write()).await?;
             if create {
                 sqlx::query("INSERT INTO logical_models (id, name, description, strategy, fallback, enabled, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)")
                     .bind(&m.id).bind(&m.name).bind(&m.description).bind(&m.strategy).bind(&m.fallback).bind(m.enabled).bind(m.created_at).bind(m.updated_at)

@@ -14,7 +14,8 @@ use crate::error::{Result, StoreError};
 
 const PREFIX: &str = "v1:";
 const CHECK_PLAINTEXT: &str = "modelgate-secret-key-check";
-const CHECK_META_KEY: &str = "secret_key_check";
+/// The `meta` row holding the secret-key check value.
+pub const CHECK_META_KEY: &str = "secret_key_check";
 
 /// Encrypts and decrypts secrets with the key derived from the operator's secret.
 #[derive(Clone)]

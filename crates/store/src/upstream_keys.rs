@@ -41,6 +41,9 @@ impl Database {
         provider_id: &str,
         id: &str,
     ) -> Result<Option<UpstreamKeyRecord>> {
+        if crate::db::unmatchable(provider_id) || crate::db::unmatchable(id) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLS} FROM upstream_keys WHERE provider_id = $1 AND id = $2");
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(provider_id).bind(id).fetch_optional(p).await?),
@@ -85,7 +88,7 @@ impl Database {
         keys: &[UpstreamKeyRecord],
     ) -> Result<()> {
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.begin_write()).await?;
             sqlx::query("DELETE FROM upstream_keys WHERE provider_id = $1").bind(provider_id).execute(&mut *tx).await?;
             for k in keys {
                 sqlx::query(INSERT_SQL)

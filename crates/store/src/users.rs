@@ -23,6 +23,9 @@ impl Database {
     }
 
     pub async fn get_user(&self, id: &str) -> Result<Option<UserRecord>> {
+        if crate::db::unmatchable(id) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLS} FROM users WHERE id = $1");
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?),
@@ -30,6 +33,9 @@ impl Database {
     }
 
     pub async fn get_user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
+        if crate::db::unmatchable(username) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLS} FROM users WHERE username = $1");
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(username).fetch_optional(p).await?),
@@ -54,6 +60,9 @@ impl Database {
 
     /// Deletes a user; their virtual keys go with them.
     pub async fn delete_user(&self, id: &str) -> Result<bool> {
+        if crate::db::unmatchable(id) {
+            return Ok(false);
+        }
         let done = with_pool!(self, p => sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(p).await?.rows_affected());
         Ok(done > 0)
     }

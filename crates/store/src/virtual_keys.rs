@@ -16,6 +16,9 @@ impl Database {
         user_id: Option<&str>,
         page: Page,
     ) -> Result<Vec<VirtualKeyRecord>> {
+        if user_id.is_some_and(crate::db::unmatchable) {
+            return Ok(vec![]);
+        }
         let sql = format!(
             "SELECT {COLS} FROM virtual_keys WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at, id LIMIT $2 OFFSET $3"
         );
@@ -35,6 +38,9 @@ impl Database {
     }
 
     pub async fn get_virtual_key(&self, id: &str) -> Result<Option<VirtualKeyRecord>> {
+        if crate::db::unmatchable(id) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLS} FROM virtual_keys WHERE id = $1");
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?),
@@ -74,6 +80,9 @@ impl Database {
     }
 
     pub async fn delete_virtual_key(&self, id: &str) -> Result<bool> {
+        if crate::db::unmatchable(id) {
+            return Ok(false);
+        }
         let done = with_pool!(self, p => sqlx::query("DELETE FROM virtual_keys WHERE id = $1").bind(id).execute(p).await?.rows_affected());
         Ok(done > 0)
     }

@@ -122,30 +122,60 @@ async fn out(s: &AppState, m: &LogicalModelRecord) -> ApiResult<LogicalModelOut>
 }
 
 /// Resolves upstream inputs to implementation ids (422 naming the entry when unknown).
-async fn resolve_upstreams(s: &AppState, lm_id: &str, ups: &[UpstreamInput]) -> ApiResult<Vec<LogicalUpstreamRecord>> {
+async fn resolve_upstreams(
+    s: &AppState,
+    lm_id: &str,
+    ups: &[UpstreamInput],
+) -> ApiResult<Vec<LogicalUpstreamRecord>> {
     let mut out = Vec::with_capacity(ups.len());
     for (n, u) in ups.iter().enumerate() {
         let field = format!("upstreams[{n}]");
         let impl_id = match (&u.model_implementation_id, &u.provider, &u.model) {
             (Some(id), _, _) => {
                 if s.gateway.catalogue().model_impl(id).is_none() {
-                    return Err(ApiError::invalid(&field, format!("`{field}`: no model implementation with id '{id}'")));
+                    return Err(ApiError::invalid(
+                        &field,
+                        format!("`{field}`: no model implementation with id '{id}'"),
+                    ));
                 }
                 id.clone()
             }
             (None, Some(p), Some(m)) => {
-                let provider = s.db.find_provider(p).await?.ok_or_else(|| ApiError::invalid(&field, format!("`{field}`: unknown provider '{p}'")))?;
+                let provider = s.db.find_provider(p).await?.ok_or_else(|| {
+                    ApiError::invalid(&field, format!("`{field}`: unknown provider '{p}'"))
+                })?;
                 s.db.find_model(&provider.id, m)
                     .await?
                     .ok_or_else(|| ApiError::invalid(&field, format!("`{field}`: provider '{p}' has no model '{m}'; create it under /providers/{p}/models first")))?
                     .id
             }
-            _ => return Err(ApiError::invalid(&field, format!("`{field}` needs `model_implementation_id`, or `provider` and `model`"))),
+            _ => {
+                return Err(ApiError::invalid(
+                    &field,
+                    format!("`{field}` needs `model_implementation_id`, or `provider` and `model`"),
+                ));
+            }
         };
+        // The same implementation twice would share one upstream's health and selection
+        // state and be tried twice on failover.
+        if let Some(k) = out
+            .iter()
+            .position(|o: &LogicalUpstreamRecord| o.model_implementation_id == impl_id)
+        {
+            return Err(ApiError::invalid(
+                &field,
+                format!("`{field}` is the same model implementation as `upstreams[{k}]`"),
+            ));
+        }
         let weight = u.weight.unwrap_or(1.0);
         validate::range_f64(&format!("{field}.weight"), weight, 0.0, 1_000_000.0)?;
         let priority = u.priority.unwrap_or(0);
-        validate::range_i64(&format!("{field}.priority"), priority, -1_000_000, 1_000_000)?;
+        validate::range_i64(
+            &format!("{field}.priority"),
+            priority,
+            -1_000_000,
+            1_000_000,
+        )?;
         out.push(LogicalUpstreamRecord {
             id: new_id(),
             logical_model_id: lm_id.to_owned(),
@@ -169,14 +199,19 @@ fn apply(mut r: LogicalModelRecord, i: &LogicalModelInput) -> ApiResult<LogicalM
         r.description = d.clone();
     }
     if let Some(st) = &i.strategy {
-        let parsed: Strategy = st.parse().map_err(|e: String| ApiError::invalid("strategy", e))?;
+        let parsed: Strategy = st
+            .parse()
+            .map_err(|e: String| ApiError::invalid("strategy", e))?;
         r.strategy = parsed.as_str().into();
     }
     if let Some(f) = &i.fallback {
         for (n, name) in f.iter().enumerate() {
             validate::text(&format!("fallback[{n}]"), name, validate::MAX_TEXT)?;
             if *name == r.name {
-                return Err(ApiError::invalid("fallback", "a logical model cannot fall back to itself"));
+                return Err(ApiError::invalid(
+                    "fallback",
+                    "a logical model cannot fall back to itself",
+                ));
             }
         }
         r.fallback = serde_json::to_string(f).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -188,11 +223,16 @@ fn apply(mut r: LogicalModelRecord, i: &LogicalModelInput) -> ApiResult<LogicalM
 }
 
 async fn or_404(s: &AppState, id: &str) -> ApiResult<LogicalModelRecord> {
-    s.db.find_logical_model(id).await?.ok_or_else(|| ApiError::not_found(format!("Logical model '{id}' not found")))
+    s.db.find_logical_model(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Logical model '{id}' not found")))
 }
 
 #[utoipa::path(get, path = "/logical-models", tag = "routing", responses((status = 200, body = [LogicalModelOut])), security(("bearer" = [])))]
-pub async fn list(State(s): State<AppState>, _a: AdminAuth) -> ApiResult<Json<Vec<LogicalModelOut>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+) -> ApiResult<Json<Vec<LogicalModelOut>>> {
     let mut v = Vec::new();
     for m in s.db.all_logical_models().await? {
         v.push(out(&s, &m).await?);
@@ -203,7 +243,11 @@ pub async fn list(State(s): State<AppState>, _a: AdminAuth) -> ApiResult<Json<Ve
 #[utoipa::path(post, path = "/logical-models", tag = "routing", request_body = LogicalModelInput,
     responses((status = 201, body = LogicalModelOut), (status = 409, description = "Name taken"), (status = 422, description = "Invalid field")),
     security(("bearer" = [])))]
-pub async fn create(State(s): State<AppState>, _a: AdminAuth, ApiJson(i): ApiJson<LogicalModelInput>) -> ApiResult<(StatusCode, Json<LogicalModelOut>)> {
+pub async fn create(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    ApiJson(i): ApiJson<LogicalModelInput>,
+) -> ApiResult<(StatusCode, Json<LogicalModelOut>)> {
     let now = now_ms();
     let base = LogicalModelRecord {
         id: new_id(),
@@ -227,22 +271,41 @@ pub async fn create(State(s): State<AppState>, _a: AdminAuth, ApiJson(i): ApiJso
 
 #[utoipa::path(get, path = "/logical-models/{id}", tag = "routing", params(("id" = String, Path, description = "Id or name")),
     responses((status = 200, body = LogicalModelOut), (status = 404, description = "Unknown logical model")), security(("bearer" = [])))]
-pub async fn get(State(s): State<AppState>, _a: AdminAuth, Path(id): Path<String>) -> ApiResult<Json<LogicalModelOut>> {
+pub async fn get(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LogicalModelOut>> {
     Ok(Json(out(&s, &or_404(&s, &id).await?).await?))
 }
 
 #[utoipa::path(get, path = "/logical-models/{id}/upstreams", tag = "routing", params(("id" = String, Path, description = "Id or name")),
     responses((status = 200, body = [UpstreamOut]), (status = 404, description = "Unknown logical model")), security(("bearer" = [])))]
-pub async fn upstreams(State(s): State<AppState>, _a: AdminAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<UpstreamOut>>> {
+pub async fn upstreams(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<UpstreamOut>>> {
     let m = or_404(&s, &id).await?;
     let ups = s.db.logical_upstreams_of(&m.id).await?;
     Ok(Json(upstreams_out(&s, &ups).await?))
 }
 
-async fn change(s: &AppState, id: &str, i: LogicalModelInput, replace: bool) -> ApiResult<Json<LogicalModelOut>> {
+async fn change(
+    s: &AppState,
+    id: &str,
+    i: LogicalModelInput,
+    replace: bool,
+) -> ApiResult<Json<LogicalModelOut>> {
     let cur = or_404(s, id).await?;
     let base = if replace {
-        LogicalModelRecord { description: String::new(), strategy: Strategy::WeightedRandom.as_str().into(), fallback: "[]".into(), enabled: true, ..cur.clone() }
+        LogicalModelRecord {
+            description: String::new(),
+            strategy: Strategy::WeightedRandom.as_str().into(),
+            fallback: "[]".into(),
+            enabled: true,
+            ..cur.clone()
+        }
     } else {
         cur.clone()
     };
@@ -260,19 +323,33 @@ async fn change(s: &AppState, id: &str, i: LogicalModelInput, replace: bool) -> 
 
 #[utoipa::path(put, path = "/logical-models/{id}", tag = "routing", params(("id" = String, Path)), request_body = LogicalModelInput,
     responses((status = 200, body = LogicalModelOut), (status = 404, description = "Unknown logical model"), (status = 422, description = "Invalid field")), security(("bearer" = [])))]
-pub async fn replace(State(s): State<AppState>, _a: AdminAuth, Path(id): Path<String>, ApiJson(i): ApiJson<LogicalModelInput>) -> ApiResult<Json<LogicalModelOut>> {
+pub async fn replace(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+    ApiJson(i): ApiJson<LogicalModelInput>,
+) -> ApiResult<Json<LogicalModelOut>> {
     change(&s, &id, i, true).await
 }
 
 #[utoipa::path(patch, path = "/logical-models/{id}", tag = "routing", params(("id" = String, Path)), request_body = LogicalModelInput,
     responses((status = 200, body = LogicalModelOut), (status = 404, description = "Unknown logical model"), (status = 422, description = "Invalid field")), security(("bearer" = [])))]
-pub async fn update(State(s): State<AppState>, _a: AdminAuth, Path(id): Path<String>, ApiJson(i): ApiJson<LogicalModelInput>) -> ApiResult<Json<LogicalModelOut>> {
+pub async fn update(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+    ApiJson(i): ApiJson<LogicalModelInput>,
+) -> ApiResult<Json<LogicalModelOut>> {
     change(&s, &id, i, false).await
 }
 
 #[utoipa::path(delete, path = "/logical-models/{id}", tag = "routing", params(("id" = String, Path)),
     responses((status = 204), (status = 404, description = "Unknown logical model")), security(("bearer" = [])))]
-pub async fn delete(State(s): State<AppState>, _a: AdminAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let m = or_404(&s, &id).await?;
     s.db.delete_logical_model(&m.id).await?;
     s.gateway.changed().await?;

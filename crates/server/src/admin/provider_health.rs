@@ -35,8 +35,9 @@ pub struct ProviderHealth {
     pub provider: String,
     pub provider_id: String,
     pub enabled: bool,
-    /// `healthy`, `degraded` (some circuit open or some key unusable), `unhealthy` (every
-    /// circuit open or no usable key), `disabled`, or `unknown` (no traffic yet).
+    /// `healthy`, `degraded` (some circuit open or half-open, or some key unusable),
+    /// `unhealthy` (every circuit open or no usable key), `disabled`, or `unknown` (no traffic
+    /// yet).
     pub status: String,
     pub upstreams: Vec<UpstreamHealth>,
     pub keys: Vec<KeyHealth>,
@@ -48,34 +49,76 @@ fn health_of(s: &AppState, id: &str) -> Option<ProviderHealth> {
     let cat = s.gateway.catalogue();
     let p = cat.provider(id)?;
     let hs = &s.gateway.health.settings;
-    let upstreams: Vec<UpstreamHealth> = s.gateway.health.upstreams_of(&p.id).into_iter().map(|(m, st)| UpstreamHealth { upstream_model: m, stats: st.view(hs) }).collect();
+    let upstreams: Vec<UpstreamHealth> = s
+        .gateway
+        .health
+        .upstreams_of(&p.id)
+        .into_iter()
+        .map(|(m, st)| UpstreamHealth {
+            upstream_model: m,
+            stats: st.view(hs),
+        })
+        .collect();
     let keys: Vec<KeyHealth> = p
         .keys
         .iter()
-        .map(|k| KeyHealth { id: k.id.clone(), alias: k.alias.clone(), enabled: k.enabled, state: s.gateway.health.key(&k.id, &k.secret).view() })
+        .map(|k| KeyHealth {
+            id: k.id.clone(),
+            alias: k.alias.clone(),
+            enabled: k.enabled,
+            state: s.gateway.health.key(&k.id, &k.secret).view(),
+        })
         .collect();
-    let usable_keys = keys.iter().filter(|k| k.enabled && k.state.state == "ok").count();
-    let open = upstreams.iter().filter(|u| u.stats.circuit == Circuit::Open).count();
+    let usable_keys = keys
+        .iter()
+        .filter(|k| k.enabled && k.state.state == "ok")
+        .count();
+    let open = upstreams
+        .iter()
+        .filter(|u| u.stats.circuit == Circuit::Open)
+        .count();
+    // A half-open circuit is recovering, not yet healthy: no trial has succeeded.
+    let recovering = upstreams
+        .iter()
+        .filter(|u| u.stats.circuit == Circuit::HalfOpen)
+        .count();
     let probe = s.gateway.health.probe(&p.id);
     let status = if !p.enabled {
         "disabled"
-    } else if usable_keys == 0 || (!upstreams.is_empty() && open == upstreams.len()) || probe.as_ref().is_some_and(|r| !r.ok) {
+    } else if usable_keys == 0
+        || (!upstreams.is_empty() && open == upstreams.len())
+        || probe.as_ref().is_some_and(|r| !r.ok)
+    {
         "unhealthy"
-    } else if open > 0 || usable_keys < keys.iter().filter(|k| k.enabled).count() {
+    } else if open + recovering > 0 || usable_keys < keys.iter().filter(|k| k.enabled).count() {
         "degraded"
     } else if upstreams.is_empty() && probe.is_none() {
         "unknown"
     } else {
         "healthy"
     };
-    Some(ProviderHealth { provider: p.name.clone(), provider_id: p.id.clone(), enabled: p.enabled, status: status.into(), upstreams, keys, last_probe: probe })
+    Some(ProviderHealth {
+        provider: p.name.clone(),
+        provider_id: p.id.clone(),
+        enabled: p.enabled,
+        status: status.into(),
+        upstreams,
+        keys,
+        last_probe: probe,
+    })
 }
 
 #[utoipa::path(get, path = "/providers/{provider}/health", tag = "providers", params(("provider" = String, Path)),
     responses((status = 200, body = ProviderHealth), (status = 404, description = "Unknown provider")), security(("bearer" = [])))]
-pub async fn health(State(s): State<AppState>, _a: AdminAuth, Path(p): Path<String>) -> ApiResult<Json<ProviderHealth>> {
+pub async fn health(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(p): Path<String>,
+) -> ApiResult<Json<ProviderHealth>> {
     let rec = provider_or_404(&s, &p).await?;
-    health_of(&s, &rec.id).map(Json).ok_or_else(|| crate::error::ApiError::not_found(format!("Provider '{p}' is not loaded")))
+    health_of(&s, &rec.id)
+        .map(Json)
+        .ok_or_else(|| crate::error::ApiError::not_found(format!("Provider '{p}' is not loaded")))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,7 +139,16 @@ pub struct ProviderMetrics {
 
 fn metrics_of(s: &AppState, id: &str, name: &str) -> ProviderMetrics {
     let hs = &s.gateway.health.settings;
-    let ups: Vec<UpstreamHealth> = s.gateway.health.upstreams_of(id).into_iter().map(|(m, st)| UpstreamHealth { upstream_model: m, stats: st.view(hs) }).collect();
+    let ups: Vec<UpstreamHealth> = s
+        .gateway
+        .health
+        .upstreams_of(id)
+        .into_iter()
+        .map(|(m, st)| UpstreamHealth {
+            upstream_model: m,
+            stats: st.view(hs),
+        })
+        .collect();
     let sum = |f: fn(&StatsView) -> u64| ups.iter().map(|u| f(&u.stats)).sum::<u64>();
     let requests = sum(|v| v.requests);
     let successes = sum(|v| v.successes);
@@ -116,7 +168,8 @@ fn metrics_of(s: &AppState, id: &str, name: &str) -> ProviderMetrics {
         successes,
         failures,
         in_flight: ups.iter().map(|u| u.stats.in_flight).sum(),
-        success_rate: (successes + failures > 0).then(|| successes as f64 / (successes + failures) as f64),
+        success_rate: (successes + failures > 0)
+            .then(|| successes as f64 / (successes + failures) as f64),
         latency_p50_ms: busiest.and_then(|u| u.stats.latency_p50_ms),
         latency_p90_ms: busiest.and_then(|u| u.stats.latency_p90_ms),
         latency_p99_ms: busiest.and_then(|u| u.stats.latency_p99_ms),
@@ -127,7 +180,11 @@ fn metrics_of(s: &AppState, id: &str, name: &str) -> ProviderMetrics {
 
 #[utoipa::path(get, path = "/providers/{provider}/metrics", tag = "providers", params(("provider" = String, Path)),
     responses((status = 200, body = ProviderMetrics), (status = 404, description = "Unknown provider")), security(("bearer" = [])))]
-pub async fn metrics(State(s): State<AppState>, _a: AdminAuth, Path(p): Path<String>) -> ApiResult<Json<ProviderMetrics>> {
+pub async fn metrics(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(p): Path<String>,
+) -> ApiResult<Json<ProviderMetrics>> {
     let rec = provider_or_404(&s, &p).await?;
     Ok(Json(metrics_of(&s, &rec.id, &rec.name)))
 }
@@ -148,7 +205,10 @@ pub struct ProviderStatistics {
 }
 
 #[utoipa::path(get, path = "/providers/statistics", tag = "providers", responses((status = 200, body = [ProviderStatistics])), security(("bearer" = [])))]
-pub async fn statistics(State(s): State<AppState>, _a: AdminAuth) -> ApiResult<Json<Vec<ProviderStatistics>>> {
+pub async fn statistics(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+) -> ApiResult<Json<Vec<ProviderStatistics>>> {
     let cat = s.gateway.catalogue();
     Ok(Json(
         cat.providers
@@ -159,7 +219,9 @@ pub async fn statistics(State(s): State<AppState>, _a: AdminAuth) -> ApiResult<J
                     provider: p.name.clone(),
                     kind: p.kind.as_str().into(),
                     enabled: p.enabled,
-                    status: health_of(&s, &p.id).map(|h| h.status).unwrap_or_else(|| "unknown".into()),
+                    status: health_of(&s, &p.id)
+                        .map(|h| h.status)
+                        .unwrap_or_else(|| "unknown".into()),
                     keys: p.keys.len(),
                     requests: m.requests,
                     successes: m.successes,
@@ -198,16 +260,34 @@ pub struct TestOut {
 }
 
 /// Lists the provider's models with the stored (or supplied) key: never a billed completion.
-pub async fn probe(client: &reqwest::Client, p: &modelgate_core::catalogue::ProviderEntry, key: Option<&str>) -> TestOut {
+pub async fn probe(
+    client: &reqwest::Client,
+    p: &modelgate_core::catalogue::ProviderEntry,
+    key: Option<&str>,
+) -> TestOut {
     let supplied = key.is_some();
-    let secret = key.map(str::to_owned).or_else(|| p.keys.iter().find(|k| k.enabled).map(|k| k.secret.clone()));
+    let secret = key
+        .map(str::to_owned)
+        .or_else(|| p.keys.iter().find(|k| k.enabled).map(|k| k.secret.clone()));
     let Some(secret) = secret else {
-        return TestOut { ok: false, status: None, latency_ms: 0.0, models: None, error: Some("no enabled key to test with".into()), credentials: "stored".into() };
+        return TestOut {
+            ok: false,
+            status: None,
+            latency_ms: 0.0,
+            models: None,
+            error: Some("no enabled key to test with".into()),
+            credentials: "stored".into(),
+        };
     };
     let url = p.target.url("models", None);
     let t = Instant::now();
     let timeout = p.timeout.min(Duration::from_secs(15));
-    let res = p.target.authorize(client.get(url), &secret).timeout(timeout).send().await;
+    let res = p
+        .target
+        .authorize(client.get(url), &secret)
+        .timeout(timeout)
+        .send()
+        .await;
     let credentials = if supplied { "supplied" } else { "stored" }.to_owned();
     match res {
         Ok(resp) => {
@@ -220,25 +300,45 @@ pub async fn probe(client: &reqwest::Client, p: &modelgate_core::catalogue::Prov
                 status: Some(status),
                 latency_ms,
                 models: body["data"].as_array().map(Vec::len),
-                error: (!ok).then(|| body["error"]["message"].as_str().map(str::to_owned).unwrap_or_else(|| format!("upstream answered {status}"))),
+                error: (!ok).then(|| {
+                    body["error"]["message"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("upstream answered {status}"))
+                }),
                 credentials,
             }
         }
-        Err(e) => TestOut { ok: false, status: None, latency_ms: t.elapsed().as_secs_f64() * 1000.0, models: None, error: Some(e.to_string()), credentials },
+        Err(e) => TestOut {
+            ok: false,
+            status: None,
+            latency_ms: t.elapsed().as_secs_f64() * 1000.0,
+            models: None,
+            error: Some(e.to_string()),
+            credentials,
+        },
     }
 }
 
 #[utoipa::path(post, path = "/providers/{provider}/test", tag = "providers", params(("provider" = String, Path)), request_body(content = TestInput, description = "Optional"),
     responses((status = 200, body = TestOut), (status = 404, description = "Unknown provider")), security(("bearer" = [])))]
-pub async fn test(State(s): State<AppState>, _a: AdminAuth, Path(p): Path<String>, RawBody(body): RawBody) -> ApiResult<Json<TestOut>> {
+pub async fn test(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(p): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<TestOut>> {
     let rec = provider_or_404(&s, &p).await?;
     let input: TestInput = if body.iter().all(u8::is_ascii_whitespace) {
         TestInput::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| crate::error::ApiError::bad_request(format!("Malformed JSON body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| crate::error::ApiError::bad_request(format!("Malformed JSON body: {e}")))?
     };
     let cat = s.gateway.catalogue();
-    let entry = cat.provider(&rec.id).ok_or_else(|| crate::error::ApiError::not_found(format!("Provider '{p}' is not loaded")))?;
+    let entry = cat.provider(&rec.id).ok_or_else(|| {
+        crate::error::ApiError::not_found(format!("Provider '{p}' is not loaded"))
+    })?;
     let key = input.credentials.and_then(|c| c.api_key);
     Ok(Json(probe(&s.gateway.client, entry, key.as_deref()).await))
 }

@@ -30,20 +30,38 @@ pub struct DecideInput {
     responses((status = 200, description = "The routing decision: `chosen`, ordered `candidates` with strategy scores, circuit state, in-flight, EWMA latency, success rate; `session` pin if any"),
         (status = 404, description = "Unknown model")),
     security(("bearer" = [])))]
-pub async fn decide(State(s): State<AppState>, _a: AdminAuth, ApiJson(i): ApiJson<DecideInput>) -> ApiResult<Json<Decision>> {
-    Ok(Json(s.gateway.decide(&i.model, i.session_id.as_deref()).await?))
+pub async fn decide(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    ApiJson(i): ApiJson<DecideInput>,
+) -> ApiResult<Json<Decision>> {
+    Ok(Json(
+        s.gateway.decide(&i.model, i.session_id.as_deref()).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/routing/sessions/{session_id}", tag = "routing", params(("session_id" = String, Path)),
     responses((status = 200, description = "The session's pin: model, provider, upstream model, times, request count"), (status = 404, description = "Unknown or expired session")),
     security(("bearer" = [])))]
-pub async fn get_session(State(s): State<AppState>, _a: AdminAuth, Path(id): Path<String>) -> ApiResult<Json<Pin>> {
-    s.gateway.sessions.pin(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("Session '{id}' not found")))
+pub async fn get_session(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Pin>> {
+    s.gateway
+        .sessions
+        .pin(&id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("Session '{id}' not found")))
 }
 
 #[utoipa::path(delete, path = "/routing/sessions/{session_id}", tag = "routing", params(("session_id" = String, Path)),
     responses((status = 204, description = "Unpinned (context forgotten too)"), (status = 404, description = "Unknown session")), security(("bearer" = [])))]
-pub async fn delete_session(State(s): State<AppState>, _a: AdminAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_session(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     if s.gateway.sessions.remove(&id) {
         Ok(no_content())
     } else {

@@ -90,12 +90,33 @@ pub struct AdminInitOut {
     pub api_key: String,
 }
 
-/// Creates the first admin user and a first virtual key. Fails with 409 once any user exists.
+/// The lease serialising first-admin creation across requests and instances.
+const INIT_LEASE: &str = "admin_init_lease";
+
+fn already_initialised() -> ApiError {
+    ApiError::conflict("The system is already initialised: users exist")
+}
+
+/// Creates the first admin user and a first virtual key. Fails with 409 once any user exists,
+/// and while another initialisation is under way (concurrent calls create one admin).
 pub async fn init_admin(s: &AppState, i: AdminInitInput) -> ApiResult<AdminInitOut> {
     if s.db.count_users().await? > 0 {
-        return Err(ApiError::conflict(
-            "The system is already initialised: users exist",
-        ));
+        return Err(already_initialised());
+    }
+    let stamp = modelgate_store::now_ms();
+    if !s.db.meta_claim(INIT_LEASE, stamp, stamp - 60_000).await? {
+        return Err(already_initialised());
+    }
+    let out = create_first_admin(s, i).await;
+    if let Err(e) = s.db.meta_release(INIT_LEASE, stamp).await {
+        tracing::warn!(error = %e, "cannot release the admin-init lease; it expires in a minute");
+    }
+    out
+}
+
+async fn create_first_admin(s: &AppState, i: AdminInitInput) -> ApiResult<AdminInitOut> {
+    if s.db.count_users().await? > 0 {
+        return Err(already_initialised());
     }
     let password = i
         .password

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +36,10 @@ pub enum Behavior {
     StreamSlow,
     /// Stream: usage rides on the last content chunk (non-empty choices), no usage-only chunk.
     StreamUsageOnContent,
+    /// Stream: the response body fails (connection drop) before any event is sent.
+    StreamDropBeforeFirst,
+    /// Answer 401 when the request's bearer key is this secret; otherwise answer normally.
+    RejectKey(String),
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +65,8 @@ pub struct MockState {
     pub cancelled: AtomicBool,
     pub models: Mutex<Vec<String>>,
     pub name: String,
+    /// Behaviours for the next chat requests, one per request, before `behavior` applies.
+    pub script: Mutex<VecDeque<Behavior>>,
 }
 
 /// A running mock upstream.
@@ -79,6 +86,7 @@ impl MockUpstream {
             cancelled: AtomicBool::new(false),
             models: Mutex::new(vec!["mock-model".into()]),
             name: name.into(),
+            script: Mutex::new(VecDeque::new()),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -135,6 +143,27 @@ impl MockUpstream {
     pub fn stop(&self) {
         self.task.abort();
     }
+
+    /// Queues behaviours for the next chat requests (one each); then `set`'s behaviour applies.
+    pub fn script(&self, seq: Vec<Behavior>) {
+        self.state.script.lock().unwrap().extend(seq);
+    }
+
+    /// Chat completion requests received (not counting `/v1/models`).
+    pub fn chat_requests(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/chat/completions"))
+            .count()
+    }
+}
+
+/// A base URL (`…/v1`) on a loopback port nothing listens on: connections are refused.
+pub async fn closed_base_url() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}/v1")
 }
 
 impl Drop for MockUpstream {
@@ -195,8 +224,16 @@ async fn chat(State(state): State<Arc<MockState>>, req: Request) -> Response {
     let include_usage = body["stream_options"]["include_usage"]
         .as_bool()
         .unwrap_or(false);
-    let behavior = state.behavior.lock().unwrap().clone();
+    let scripted = state.script.lock().unwrap().pop_front();
+    let behavior = scripted.unwrap_or_else(|| state.behavior.lock().unwrap().clone());
     match behavior {
+        Behavior::RejectKey(ref k)
+            if r.headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some(format!("Bearer {k}").as_str()) =>
+        {
+            let b = json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}});
+            return (StatusCode::UNAUTHORIZED, axum::Json(b)).into_response();
+        }
         Behavior::Status(code, b, retry_after) => {
             let mut resp = (StatusCode::from_u16(code).unwrap(), axum::Json(b)).into_response();
             if let Some(s) = retry_after {
@@ -219,6 +256,14 @@ async fn chat(State(state): State<Arc<MockState>>, req: Request) -> Response {
             async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
         };
         match behavior {
+            Behavior::StreamDropBeforeFirst => {
+                // Headers go out first; then the body breaks without a single event.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = tx
+                    .send(Err(std::io::Error::other("connection reset")))
+                    .await;
+                return;
+            }
             Behavior::StreamErrorFirst => {
                 let _ = send(format!(
                     "data: {}\n\n",
