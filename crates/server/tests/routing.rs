@@ -1141,6 +1141,48 @@ async fn session_context_keeps_questions_and_answers() {
         .call_as(Cred::None, reqwest::Method::GET, "/context/ctx-ns", None)
         .await;
     assert_eq!(s, 401);
+
+    // Another key sees nothing of this key's context under the same session id, and what it
+    // adds there stays its own.
+    let (_, other) = gw.add_key(json!({})).await;
+    let (s, _) = gw
+        .call_as(
+            Cred::Bearer(&other),
+            reqwest::Method::GET,
+            "/context/ctx-ns",
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "a different key must not read this context");
+    let a = ask_with(
+        &gw,
+        &other,
+        "smart",
+        &[("x-session-id", "ctx-ns")],
+        json!({"messages": [{"role": "user", "content": "other question"}]}),
+    )
+    .await;
+    a.assert_complete(false);
+    let (_, mine) = gw
+        .call_as(
+            Cred::Bearer(&key),
+            reqwest::Method::GET,
+            "/context/ctx-ns",
+            None,
+        )
+        .await;
+    assert_eq!(mine["messages"].as_array().unwrap().len(), 4, "{mine}");
+    assert!(!mine.to_string().contains("other question"));
+    let (s, theirs) = gw
+        .call_as(
+            Cred::Bearer(&other),
+            reqwest::Method::GET,
+            "/context/ctx-ns",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(theirs["messages"][0]["content"], "other question");
 }
 
 // ---- 8. /routing/decide --------------------------------------------------------------------
