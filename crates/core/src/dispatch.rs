@@ -369,10 +369,10 @@ impl Gateway {
                     .await;
                 let outcome: Result<(), UpstreamFailure> = match sent {
                     Ok(resp) if !call.stream => {
-                        let timeout = cand
-                            .provider
-                            .timeout
-                            .min(deadline.saturating_duration_since(Instant::now()));
+                        // The whole attempt (headers and body) gets the provider's timeout.
+                        let timeout = (t0 + cand.provider.timeout)
+                            .min(deadline)
+                            .saturating_duration_since(Instant::now());
                         match tokio::time::timeout(timeout, resp.bytes()).await {
                             Ok(Ok(bytes)) => {
                                 drop(in_flight);
@@ -651,10 +651,10 @@ impl Gateway {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
+        // Timeouts are ours (headers here, body and stream idle in the callers), so a stream is
+        // never cut by a total timeout.
         if stream {
             req = req.header(reqwest::header::ACCEPT, "text/event-stream");
-        } else {
-            req = req.timeout(timeout);
         }
         let req = p.target.authorize(req, key);
         let resp = match tokio::time::timeout(timeout, req.send()).await {

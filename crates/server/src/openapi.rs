@@ -69,3 +69,13 @@ pub struct ErrorDetail {
     param: Option<String>,
     code: Option<String>,
 }
+
+/// `GET /openapi.json`: the document is generated on first use, not at start-up.
+pub async fn openapi_json() -> impl axum::response::IntoResponse {
+    static DOC: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| ApiDoc::openapi().to_json().unwrap_or_default());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOC.as_str(),
+    )
+}

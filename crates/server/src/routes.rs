@@ -131,6 +131,7 @@ pub fn all() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(crate::openapi::openapi_json))
         .merge(data_plane())
         .merge(control_plane())
         .nest("/api/v1", control_plane())
