@@ -687,3 +687,45 @@ async fn bodies_are_logged_only_when_enabled() {
     let page = gw2.wait_logs("model=gpt-test", 1, 10).await;
     assert!(page["items"][0]["request_body"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn structured_log_lines_go_to_stdout_and_the_log_file() {
+    let mock = MockUpstream::start("mock").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("logs/modelgate.log");
+    let gw =
+        Gateway::start_with(Options::new(Db::Sqlite).env("LOG_FILE_PATH", file.to_str().unwrap()))
+            .await;
+    gw.add_provider(
+        "mock",
+        &mock.base_url(),
+        UPSTREAM_KEY,
+        &[("gpt-test", "mock-model")],
+    )
+    .await;
+    let (_, key) = gw.add_key(json!({})).await;
+    let r = chat(&gw, &key, chat_body("gpt-test")).await;
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line_of = |text: &str| text.lines().find(|l| l.contains(&rid)).map(str::to_owned);
+    let (stdout_line, file_line) = loop {
+        let file_text = std::fs::read_to_string(&file).unwrap_or_default();
+        if let (Some(a), Some(b)) = (line_of(&gw.log_text()), line_of(&file_text)) {
+            break (a, b);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request line in stdout or {}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for line in [stdout_line, file_line] {
+        let v: Value = serde_json::from_str(&line).expect("a JSON log line");
+        assert_eq!(v["model"], "gpt-test");
+        assert_eq!(v["provider"], "mock");
+        assert_eq!(v["status"], 200);
+        assert!(!line.contains(&key) && !line.contains(UPSTREAM_KEY));
+    }
+}
