@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use modelgate_core::keyring::mint_key;
-use modelgate_store::{Page, VirtualKeyRecord, new_id, now_ms};
+use modelgate_store::{Page, VirtualKeyRecord, now_ms};
 use std::path::PathBuf;
 
 use crate::config::{Overrides, Settings};
@@ -147,27 +147,10 @@ pub async fn keys(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<Strin
         } => {
             let (plain, hash, prefix) = mint_key();
             let now = now_ms();
-            let rec = VirtualKeyRecord {
-                id: new_id(),
-                key_hash: hash,
-                prefix,
-                name,
-                user_id,
-                tenant_id,
-                expires_at: expires_in_days.map(|d| now + d * 86_400_000),
-                allowed_models: serde_json::to_string(&allowed_models)?,
-                rpm: None,
-                rph: None,
-                tpm: None,
-                daily_requests: None,
-                monthly_requests: None,
-                daily_tokens: None,
-                monthly_tokens: None,
-                budget: None,
-                enabled: true,
-                created_at: now,
-                updated_at: now,
-            };
+            let mut rec = VirtualKeyRecord::new(hash, prefix, name, user_id);
+            rec.tenant_id = tenant_id;
+            rec.expires_at = expires_in_days.map(|d| now + d * 86_400_000);
+            rec.allowed_models = serde_json::to_string(&allowed_models)?;
             db.insert_virtual_key(&rec).await?;
             db.bump_catalogue_version().await?;
             format!(

@@ -106,6 +106,34 @@ pub struct VirtualKeyRecord {
     pub updated_at: i64,
 }
 
+impl VirtualKeyRecord {
+    /// A new enabled key with no limits, no expiry and access to every model.
+    pub fn new(key_hash: String, prefix: String, name: String, user_id: Option<String>) -> Self {
+        let now = crate::now_ms();
+        Self {
+            id: crate::new_id(),
+            key_hash,
+            prefix,
+            name,
+            user_id,
+            tenant_id: None,
+            expires_at: None,
+            allowed_models: "[]".into(),
+            rpm: None,
+            rph: None,
+            tpm: None,
+            daily_requests: None,
+            monthly_requests: None,
+            daily_tokens: None,
+            monthly_tokens: None,
+            budget: None,
+            enabled: true,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// One data-plane request, appended once when it ends.
 #[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow, Serialize, Deserialize)]
 pub struct RequestLogRecord {

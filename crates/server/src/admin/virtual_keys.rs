@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use modelgate_core::keyring::mint_key;
-use modelgate_store::{VirtualKeyRecord, new_id, now_ms};
+use modelgate_store::{VirtualKeyRecord, now_ms};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -220,28 +220,7 @@ pub async fn mint(
         ));
     }
     let (plain, hash, prefix) = mint_key();
-    let now = now_ms();
-    let base = VirtualKeyRecord {
-        id: new_id(),
-        key_hash: hash,
-        prefix,
-        name: "api key".into(),
-        user_id,
-        tenant_id: None,
-        expires_at: None,
-        allowed_models: "[]".into(),
-        rpm: None,
-        rph: None,
-        tpm: None,
-        daily_requests: None,
-        monthly_requests: None,
-        daily_tokens: None,
-        monthly_tokens: None,
-        budget: None,
-        enabled: true,
-        created_at: now,
-        updated_at: now,
-    };
+    let base = VirtualKeyRecord::new(hash, prefix, "api key".into(), user_id);
     let rec = apply(base, i)?;
     s.db.insert_virtual_key(&rec).await?;
     s.gateway.changed().await?;

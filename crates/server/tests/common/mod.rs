@@ -139,6 +139,50 @@ pub struct Gateway {
     pub client: reqwest::Client,
 }
 
+/// Clears the env vars the gateway reads from the outer environment (so a developer's
+/// `OPENAI_API_KEY` or CI's settings never leak into a test) and sets the test defaults.
+fn scrub_env(cmd: &mut Command, database_url: Option<&str>) {
+    for var in [
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_VERSION",
+        "DEEPSEEK_API_KEY",
+        "DEEPSEEK_BASE_URL",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_ENDPOINT",
+        "AZURE_OPENAI_API_VERSION",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "API_KEYS",
+        "SECRET_KEY",
+        "HOST",
+        "PORT",
+        "DATA_DIR",
+        "LOG_LEVEL",
+        "RUST_LOG",
+        "LOG_BODIES",
+        "LOG_FILE_PATH",
+        "MODELS_CACHE_TTL",
+        "MODEL_MAPPINGS",
+        "AVAILABLE_MODELS",
+        "VALIDATE_MODELS",
+        "ALLOW_UNKNOWN_MODELS",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MODELGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("MODELGATE_ADMIN_KEY", ADMIN_KEY)
+        .env("MODELGATE_SECRET_KEY", SECRET_KEY)
+        .env("LOG_LEVEL", "info");
+    if let Some(u) = database_url {
+        cmd.env("DATABASE_URL", u);
+    }
+}
+
 /// Runs the binary with options; returns the child and its captured output.
 fn spawn(
     o: &Options,
@@ -149,31 +193,7 @@ fn spawn(
     cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
         .args(&o.args);
-    for var in [
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "DEEPSEEK_API_KEY",
-        "AZURE_OPENAI_API_KEY",
-        "AZURE_OPENAI_ENDPOINT",
-        "DATABASE_URL",
-        "API_KEYS",
-        "SECRET_KEY",
-        "HOST",
-        "PORT",
-        "LOG_LEVEL",
-        "RUST_LOG",
-        "LOG_BODIES",
-        "LOG_FILE_PATH",
-        "MODELGATE_CONFIG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("MODELGATE_ADMIN_KEY", ADMIN_KEY)
-        .env("MODELGATE_SECRET_KEY", SECRET_KEY)
-        .env("LOG_LEVEL", "info");
-    if let Some(u) = database_url {
-        cmd.env("DATABASE_URL", u);
-    }
+    scrub_env(&mut cmd, database_url);
     for (k, v) in &o.env {
         cmd.env(k, v);
     }
@@ -605,31 +625,7 @@ pub fn run_cli(
 ) -> (std::process::ExitStatus, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelgate"));
     cmd.args(args).arg("--data-dir").arg(data_dir);
-    for var in [
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "DEEPSEEK_API_KEY",
-        "AZURE_OPENAI_API_KEY",
-        "AZURE_OPENAI_ENDPOINT",
-        "DATABASE_URL",
-        "API_KEYS",
-        "SECRET_KEY",
-        "HOST",
-        "PORT",
-        "LOG_LEVEL",
-        "RUST_LOG",
-        "LOG_BODIES",
-        "LOG_FILE_PATH",
-        "MODELGATE_CONFIG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("MODELGATE_ADMIN_KEY", ADMIN_KEY)
-        .env("MODELGATE_SECRET_KEY", SECRET_KEY)
-        .env("LOG_LEVEL", "info");
-    if let Some(u) = database_url {
-        cmd.env("DATABASE_URL", u);
-    }
+    scrub_env(&mut cmd, database_url);
     for (k, v) in env {
         cmd.env(k, v);
     }
