@@ -65,6 +65,8 @@ pub struct ProviderEntry {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub passthrough_auth: bool,
+    /// The tenant owning this provider; `None` means shared by all tenants.
+    pub tenant_id: Option<String>,
     pub is_default: bool,
     /// Rotation counter for choosing among keys.
     key_cursor: AtomicU64,
@@ -260,6 +262,7 @@ impl Catalogue {
                 timeout: Duration::from_millis(p.timeout_ms.max(1) as u64),
                 connect_timeout: Duration::from_millis(p.connect_timeout_ms.max(1) as u64),
                 passthrough_auth: p.passthrough_auth,
+                tenant_id: p.tenant_id.clone(),
                 is_default: p.is_default,
                 key_cursor: AtomicU64::new(0),
             });
@@ -329,12 +332,20 @@ impl Catalogue {
     }
 
     /// Every public model name with at least one available implementation on an enabled provider.
-    pub fn model_names(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.models.iter().filter_map(|(name, impls)| {
+    /// Public model names served to a caller of `tenant`, with a provider serving each.
+    pub fn model_names<'a>(
+        &'a self,
+        tenant: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.models.iter().filter_map(move |(name, impls)| {
             impls
                 .iter()
                 .filter(|m| m.is_available)
-                .find_map(|m| self.by_id.get(&m.provider_id).filter(|p| p.enabled))
+                .find_map(|m| {
+                    self.by_id
+                        .get(&m.provider_id)
+                        .filter(|p| p.enabled && crate::resolve::provider_visible(p, tenant))
+                })
                 .map(|p| (name.as_str(), p.name.as_str()))
         })
     }

@@ -264,8 +264,9 @@ impl Gateway {
     /// The aggregated model list visible to a caller: `(id, owned_by)`, sorted, unique.
     pub async fn list_models(&self, auth: &Auth) -> Vec<(String, String)> {
         let cat = self.catalogue.load_full();
+        let tenant = auth.tenant_id();
         let mut out: Vec<(String, String)> = cat
-            .model_names()
+            .model_names(tenant.as_deref())
             .map(|(m, p)| (m.to_owned(), p.to_owned()))
             .collect();
         out.extend(
@@ -292,7 +293,10 @@ impl Gateway {
         let lists = futures::future::join_all(
             cat.providers
                 .iter()
-                .filter(|p| resolve::provider_usable(p, false))
+                .filter(|p| {
+                    resolve::provider_usable(p, false)
+                        && resolve::provider_visible(p, tenant.as_deref())
+                })
                 .map(|p| async move { (p.name.clone(), self.models.models_of(p).await) }),
         )
         .await;
@@ -338,7 +342,11 @@ impl Gateway {
                     return Reply::error(&e);
                 }
             },
-            None => self.default_candidate(matches!(req.auth, Auth::Passthrough(_))),
+            None => self
+                .default_candidate(matches!(req.auth, Auth::Passthrough(_)))
+                .filter(|c| {
+                    resolve::provider_visible(&c.provider, req.auth.tenant_id().as_deref())
+                }),
         };
         let Some(cand) = cand else {
             let e = GatewayError::bad_request(

@@ -82,6 +82,12 @@ pub fn provider_usable(p: &ProviderEntry, passthrough: bool) -> bool {
         && (!passthrough || p.passthrough_auth)
 }
 
+/// Whether a caller of `tenant` may use a provider: shared providers serve everyone, a
+/// tenant's own providers serve only that tenant.
+pub fn provider_visible(p: &ProviderEntry, tenant: Option<&str>) -> bool {
+    p.tenant_id.is_none() || p.tenant_id.as_deref() == tenant
+}
+
 /// Resolution inputs besides the catalogue.
 pub struct Resolver<'a> {
     pub cat: &'a Catalogue,

@@ -119,11 +119,20 @@ impl Gateway {
             };
             resolver.resolve(model)
         };
-        if let Some(r) = resolved {
+        let tenant = auth.tenant_id();
+        if let Some(mut r) = resolved {
             if r.groups.iter().all(|g| g.candidates.is_empty()) {
                 return Err(GatewayError::Unavailable(format!(
                     "No enabled upstream serves the model `{model}`"
                 )));
+            }
+            // Another tenant's providers do not exist for this caller.
+            for g in &mut r.groups {
+                g.candidates
+                    .retain(|c| resolve::provider_visible(&c.provider, tenant.as_deref()));
+            }
+            if r.groups.iter().all(|g| g.candidates.is_empty()) {
+                return Err(GatewayError::ModelNotFound(model.to_owned()));
             }
             return Ok(r);
         }
@@ -150,7 +159,10 @@ impl Gateway {
         let usable: Vec<_> = cat
             .providers
             .iter()
-            .filter(|p| resolve::provider_usable(p, passthrough))
+            .filter(|p| {
+                resolve::provider_usable(p, passthrough)
+                    && resolve::provider_visible(p, tenant.as_deref())
+            })
             .collect();
         let lists = futures::future::join_all(usable.iter().map(|p| async move {
             if fetch {
@@ -180,6 +192,7 @@ impl Gateway {
         }
         if (available || cfg.allow_unknown_models)
             && let Some(p) = self.default_provider(passthrough)
+            && resolve::provider_visible(&p, tenant.as_deref())
         {
             return Ok(Route {
                 resolved: model.into(),

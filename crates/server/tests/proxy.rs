@@ -729,3 +729,69 @@ async fn structured_log_lines_go_to_stdout_and_the_log_file() {
         assert!(!line.contains(&key) && !line.contains(UPSTREAM_KEY));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_providers_serve_only_that_tenant() {
+    let shared = MockUpstream::start("shared").await;
+    let private = MockUpstream::start("private").await;
+    let gw = Gateway::start(Db::Sqlite).await;
+    gw.add_provider(
+        "shared",
+        &shared.base_url(),
+        "sk-shared",
+        &[("m", "mock-model")],
+    )
+    .await;
+    let (s, p) = gw
+        .post(
+            "/providers",
+            json!({"name": "acme-only", "kind": "openai_compatible", "base_url": private.base_url(),
+            "tenant_id": "acme", "api_keys": [{"key": "sk-acme"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let (s, _) = gw
+        .post(
+            "/providers/acme-only/models",
+            json!({"model_id": "acme-model"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = gw
+        .post("/providers/acme-only/models", json!({"model_id": "m"}))
+        .await;
+    assert_eq!(s, 201);
+    let (_, acme) = gw.add_key(json!({"tenant_id": "acme"})).await;
+    let (_, other) = gw.add_key(json!({"tenant_id": "globex"})).await;
+    let (_, untenanted) = gw.add_key(json!({})).await;
+
+    assert_eq!(
+        chat(&gw, &acme, chat_body("acme-model")).await.status(),
+        200
+    );
+    for key in [&other, &untenanted] {
+        let r = chat(&gw, key, chat_body("acme-model")).await;
+        assert_eq!(
+            r.status(),
+            404,
+            "another tenant's model does not exist for this key"
+        );
+        let list: Value = gw
+            .client
+            .get(gw.url("/v1/models"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(!list.to_string().contains("acme-model"), "{list}");
+        // A shared model never goes to another tenant's provider.
+        for _ in 0..6 {
+            let r = chat(&gw, key, chat_body("m")).await;
+            assert_eq!(r.headers()["x-modelgate-provider"], "shared");
+        }
+    }
+    assert_eq!(private.hits(), 1);
+}
