@@ -10,8 +10,28 @@ const COLS: &str = "id, ts_ms, request_id, key_id, tenant_id, dialect, endpoint,
     completion_tokens, cached_tokens, reasoning_tokens, total_tokens, cost, error, attempt_log, \
     request_body, response_body";
 
-/// Rows per INSERT statement (25 columns each keeps well under every bind limit).
-const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per INSERT statement (25 columns each keeps well under every bind limit). Batches
+/// are cut into statements of 64, 32, 16, 8, 4, 2 and 1 rows, so only seven distinct SQL
+/// texts exist and each is prepared once per connection (sqlx's statement cache).
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Cuts `n` rows into statement sizes: as many full statements as fit, then powers of two.
+fn statement_sizes(mut n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while n >= ROWS_PER_STATEMENT {
+        sizes.push(ROWS_PER_STATEMENT);
+        n -= ROWS_PER_STATEMENT;
+    }
+    let mut size = ROWS_PER_STATEMENT / 2;
+    while n > 0 {
+        if n >= size {
+            sizes.push(size);
+            n -= size;
+        }
+        size /= 2;
+    }
+    sizes
+}
 
 /// Filters of a request-log query; every field is optional.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +116,7 @@ impl RequestLogFilter {
 }
 
 impl Database {
-    /// Appends records in one transaction, a few hundred rows per statement.
+    /// Appends records in one transaction, up to 64 rows per statement.
     pub async fn insert_request_logs(&self, records: &[RequestLogRecord]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
@@ -109,7 +129,10 @@ impl Database {
         let records = scrubbed.as_deref().unwrap_or(records);
         with_pool!(self, p => {
             let mut tx = p.begin_with(self.begin_write()).await?;
-            for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let mut rest = records;
+            for size in statement_sizes(records.len()) {
+                let (chunk, tail) = rest.split_at(size);
+                rest = tail;
                 let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO request_logs ({COLS}) "));
                 qb.push_values(chunk, |mut b, r| {
                     b.push_bind(&r.id).push_bind(r.ts_ms).push_bind(&r.request_id).push_bind(&r.key_id)
