@@ -175,12 +175,27 @@ impl Settle {
             r.cost = Some(cost.to_string());
         }
         let rec = std::mem::take(r);
-        metrics_of(&rec);
+        report(&rec);
         logger.log(rec);
     }
 }
 
-fn metrics_of(r: &RequestLogRecord) {
+/// The request's log line and Prometheus metrics. Labels are bounded: endpoint, provider (an
+/// admin-made name) and status — never the client-chosen model name.
+fn report(r: &RequestLogRecord) {
+    let provider = r.provider.clone().unwrap_or_default();
+    let status = r.status.to_string();
+    metrics::counter!("modelgate_requests_total", "endpoint" => r.endpoint.clone(), "provider" => provider.clone(), "status" => status).increment(1);
+    metrics::histogram!("modelgate_request_duration_seconds", "endpoint" => r.endpoint.clone(), "provider" => provider.clone()).record(r.latency_ms / 1000.0);
+    if r.attempts > 1 {
+        metrics::counter!("modelgate_failovers_total", "provider" => provider.clone())
+            .increment((r.attempts - 1) as u64);
+    }
+    if r.total_tokens > 0 {
+        metrics::counter!("modelgate_tokens_total", "provider" => provider.clone(), "kind" => "prompt").increment(r.prompt_tokens.max(0) as u64);
+        metrics::counter!("modelgate_tokens_total", "provider" => provider, "kind" => "completion")
+            .increment(r.completion_tokens.max(0) as u64);
+    }
     tracing::info!(
         target: "modelgate::request",
         request_id = %r.request_id,

@@ -115,8 +115,14 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     )
     .await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .ok();
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("modelgate_request_duration_seconds".into()),
+            &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+            ],
+        )
+        .ok()
+        .and_then(|b| b.install_recorder().ok());
     let state = AppState {
         gateway,
         db,

@@ -75,8 +75,6 @@ pub fn into_response(r: Reply) -> Response {
             h.insert(k, v);
         }
     }
-    metrics::counter!("modelgate_requests_total", "status" => status.as_u16().to_string())
-        .increment(1);
     resp
 }
 

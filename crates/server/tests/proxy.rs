@@ -795,3 +795,45 @@ async fn a_tenants_providers_serve_only_that_tenant() {
     }
     assert_eq!(private.hits(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_count_requests_latency_tokens_and_failovers() {
+    let (gw, _mock, key) = setup().await;
+    for _ in 0..3 {
+        assert_eq!(chat(&gw, &key, chat_body("gpt-test")).await.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = gw
+            .client
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let has = |needle: &str| text.lines().any(|l| l.starts_with(needle));
+        if has("modelgate_requests_total{")
+            && has("modelgate_request_duration_seconds_bucket{")
+            && has("modelgate_tokens_total{")
+        {
+            let line = text
+                .lines()
+                .find(|l| {
+                    l.starts_with("modelgate_requests_total{")
+                        && l.contains("provider=\"mock\"")
+                        && l.contains("status=\"200\"")
+                })
+                .unwrap_or_else(|| panic!("{text}"));
+            assert!(line.ends_with(" 3"), "{line}");
+            assert!(
+                !text.contains("gpt-test"),
+                "model names (client-chosen) are never labels"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "metrics missing:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
