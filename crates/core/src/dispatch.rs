@@ -339,7 +339,7 @@ impl Gateway {
             if keys.is_empty() {
                 continue;
             }
-            let stats = self.health.upstream(&cand.id());
+            let stats = &planned.stats;
             if !stats.admits(hs) {
                 skipped_open += 1;
                 continue;
@@ -398,13 +398,7 @@ impl Gateway {
                                 settle.set_response_body(&bytes);
                                 let usage = usage_of_body(&bytes);
                                 settle.finish(200, usage, None, None);
-                                self.after_success(
-                                    &call,
-                                    &route.resolved,
-                                    cand,
-                                    Some(&bytes),
-                                    None,
-                                );
+                                self.after_success(&call, &route.resolved, cand, Some(&bytes));
                                 return self.success(
                                     cand,
                                     &attempts,
@@ -438,13 +432,14 @@ impl Gateway {
                             Ok(stream) => {
                                 upstream_wait += t0.elapsed();
                                 stats.success(t0.elapsed());
-                                self.after_success(&call, &route.resolved, cand, None, None);
-                                return self.success_stream(
+                                self.after_success(&call, &route.resolved, cand, None);
+                                return self.success(
                                     cand,
                                     &attempts,
                                     &call,
                                     upstream_wait,
-                                    stream,
+                                    "text/event-stream",
+                                    ReplyBody::Stream(stream),
                                 );
                             }
                             Err((f, s)) => {
@@ -537,14 +532,7 @@ impl Gateway {
     }
 
     /// Session bookkeeping after a successful attempt: pin (or re-pin) and store context.
-    fn after_success(
-        &self,
-        call: &Call,
-        resolved: &str,
-        cand: &Candidate,
-        body: Option<&Bytes>,
-        _: Option<()>,
-    ) {
+    fn after_success(&self, call: &Call, resolved: &str, cand: &Candidate, body: Option<&Bytes>) {
         let Some(session) = call.session.as_deref() else {
             return;
         };
@@ -708,24 +696,6 @@ impl Gateway {
             headers: route_headers(cand, attempts, call, upstream_wait),
             body,
         }
-    }
-
-    fn success_stream(
-        &self,
-        cand: &Candidate,
-        attempts: &[Attempt],
-        call: &Call,
-        upstream_wait: Duration,
-        stream: ClientStream,
-    ) -> Reply {
-        self.success(
-            cand,
-            attempts,
-            call,
-            upstream_wait,
-            "text/event-stream",
-            ReplyBody::Stream(stream),
-        )
     }
 }
 

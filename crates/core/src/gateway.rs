@@ -121,10 +121,10 @@ pub struct Gateway {
     pub(crate) selectors: RwLock<HashMap<String, Arc<Selector>>>,
     catalogue: ArcSwap<Catalogue>,
     keyring: ArcSwap<KeyRing>,
-    version: parking_version::Version,
+    version: loaded_version::Version,
 }
 
-mod parking_version {
+mod loaded_version {
     use std::sync::Mutex;
     /// The last catalogue version this instance loaded.
     #[derive(Default)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::error::GatewayError;
 use crate::gateway::{Auth, Gateway};
-use crate::health::Circuit;
+use crate::health::{Circuit, UpstreamStats};
 use crate::resolve::{self, Candidate, Group, Resolver, Route, RouteSource};
 use crate::strategy::{Input, Selector, Strategy};
 
@@ -28,6 +28,8 @@ pub struct RoutingConfig {
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub candidate: Candidate,
+    /// The upstream's live stats (looked up once, while planning).
+    pub stats: Arc<UpstreamStats>,
     pub group: String,
     pub strategy: Strategy,
     pub score: f64,
@@ -248,6 +250,7 @@ impl Gateway {
                 seen.insert(cands[i].1.clone());
                 out.push(Planned {
                     candidate: cands[i].0.clone(),
+                    stats: stats[i].clone(),
                     group: g.label.clone(),
                     strategy: g.strategy,
                     score,
@@ -297,7 +300,7 @@ impl Gateway {
         let candidates: Vec<DecisionCandidate> = plan
             .iter()
             .map(|p| {
-                let v = self.health.upstream(&p.candidate.id()).view(hs);
+                let v = p.stats.view(hs);
                 DecisionCandidate {
                     provider: p.candidate.provider.name.clone(),
                     provider_id: p.candidate.provider.id.clone(),

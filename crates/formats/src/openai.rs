@@ -1,7 +1,7 @@
 //! Typed views of the OpenAI wire format that the gateway reads.
 //!
-//! Only what the gateway needs: token usage (with cached and reasoning details) and the error
-//! shape. Bodies are otherwise passed through untouched.
+//! Only what the gateway needs: token usage (with cached and reasoning details) and a check
+//! for the error shape. Bodies are otherwise passed through untouched.
 
 use serde::{Deserialize, Serialize};
 
@@ -91,34 +91,6 @@ pub fn usage_of_chunk(data: &[u8]) -> Option<ChunkUsage> {
         usage: v.usage,
         has_choices: !v.choices.is_empty(),
     })
-}
-
-/// The OpenAI error body: `{"error": {"message", "type", "param", "code"}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ErrorDetail {
-    pub message: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub param: Option<String>,
-    pub code: Option<String>,
-}
-
-impl ErrorBody {
-    pub fn new(message: impl Into<String>, kind: &str, code: Option<&str>) -> Self {
-        Self {
-            error: ErrorDetail {
-                message: message.into(),
-                kind: kind.to_owned(),
-                param: None,
-                code: code.map(str::to_owned),
-            },
-        }
-    }
 }
 
 /// Whether a body already has the OpenAI error shape (so it can be passed through as is).

@@ -43,39 +43,6 @@ impl RawObject {
         self.get(key).map(|v| serde_json::from_str(v.get()))
     }
 
-    /// Sets a member to an already-encoded JSON value, replacing it in place if present.
-    pub fn set_raw(&mut self, key: &str, value: Box<RawValue>) {
-        match self.members.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => *v = value,
-            None => self.members.push((key.to_owned(), value)),
-        }
-    }
-
-    /// Sets a member to a serializable value.
-    pub fn set<T: Serialize>(&mut self, key: &str, value: &T) -> Result<(), serde_json::Error> {
-        let raw = serde_json::value::to_raw_value(value)?;
-        self.set_raw(key, raw);
-        Ok(())
-    }
-
-    /// Sets a member only when the object does not have it (defaults under the client's fields).
-    pub fn set_default_raw(&mut self, key: &str, value: Box<RawValue>) {
-        if !self.contains(key) {
-            self.members.push((key.to_owned(), value));
-        }
-    }
-
-    /// Removes a member, returning its raw value.
-    pub fn remove(&mut self, key: &str) -> Option<Box<RawValue>> {
-        let idx = self.members.iter().position(|(k, _)| k == key)?;
-        Some(self.members.remove(idx).1)
-    }
-
-    /// Encodes the object; member values are copied byte for byte.
-    pub fn to_vec(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(self)
-    }
-
     /// Encodes the object with some members replaced (`overrides`, added when missing) and
     /// others added only when missing (`defaults`), without cloning or re-encoding the rest.
     pub fn to_vec_with(
@@ -175,21 +142,13 @@ mod tests {
     #[test]
     fn keeps_values_verbatim_and_order() {
         let src = br#"{"model":"a","messages":[{"role":"user","content":"hi  \u00e9"}],"n":1}"#;
-        let mut o = RawObject::parse(src).unwrap();
-        o.set("model", &"b").unwrap();
-        let out = String::from_utf8(o.to_vec().unwrap()).unwrap();
+        let o = RawObject::parse(src).unwrap();
+        let m = RawValue::from_string("\"b\"".into()).unwrap();
+        let out = String::from_utf8(o.to_vec_with(&[("model", &m)], &[]).unwrap()).unwrap();
         assert_eq!(
             out,
             r#"{"model":"b","messages":[{"role":"user","content":"hi  \u00e9"}],"n":1}"#
         );
-    }
-
-    #[test]
-    fn defaults_do_not_override() {
-        let mut o = RawObject::parse(br#"{"temperature":0.1}"#).unwrap();
-        o.set_default_raw("temperature", RawValue::from_string("0.9".into()).unwrap());
-        o.set_default_raw("top_p", RawValue::from_string("0.5".into()).unwrap());
-        assert_eq!(o.to_vec().unwrap(), br#"{"temperature":0.1,"top_p":0.5}"#);
     }
 
     #[test]

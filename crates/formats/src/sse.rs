@@ -81,11 +81,6 @@ impl SseSplitter {
         self.scanned = 0;
         self.buf.split_to(end).freeze()
     }
-
-    /// Bytes left over that did not form a complete event (only whitespace means nothing).
-    pub fn remainder(&self) -> &[u8] {
-        &self.buf
-    }
 }
 
 /// One parsed SSE event.
@@ -146,13 +141,6 @@ pub fn data_event(data: &str) -> Bytes {
     Bytes::from(out)
 }
 
-/// Encodes an event with a name and data.
-pub fn named_event(event: &str, data: &str) -> Bytes {
-    let mut out = format!("event: {event}\n");
-    out.push_str(std::str::from_utf8(&data_event(data)).unwrap_or_default());
-    Bytes::from(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +193,5 @@ mod tests {
     #[test]
     fn encodes() {
         assert_eq!(&data_event("x")[..], b"data: x\n\n");
-        assert_eq!(&named_event("error", "y")[..], b"event: error\ndata: y\n\n");
     }
 }

@@ -44,9 +44,3 @@ impl AdminAuthConfig {
         }
     }
 }
-
-impl AppState {
-    pub fn db(&self) -> &Database {
-        &self.db
-    }
-}
