@@ -159,7 +159,9 @@ pub enum ToolChoice {
     /// Some tool must be called (OpenAI `required`, Anthropic `any`, Gemini mode `ANY`).
     Required,
     /// This tool must be called.
-    Tool { name: String },
+    Tool {
+        name: String,
+    },
 }
 
 /// Output format constraints.
@@ -206,6 +208,47 @@ pub struct Reasoning {
     /// Responses `reasoning.summary`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_thoughts: Option<bool>,
+}
+
+impl Effort {
+    /// The thinking budget this effort stands for (see `Reasoning`): minimal 1024, low 2048,
+    /// medium 8192, high 24576 tokens.
+    pub fn budget_tokens(self) -> u64 {
+        match self {
+            Effort::Minimal => 1024,
+            Effort::Low => 2048,
+            Effort::Medium => 8192,
+            Effort::High => 24576,
+        }
+    }
+
+    /// The nearest effort whose budget is at or above `budget` (high for anything larger).
+    pub fn from_budget(budget: u64) -> Effort {
+        [Effort::Minimal, Effort::Low, Effort::Medium]
+            .into_iter()
+            .find(|e| budget <= e.budget_tokens())
+            .unwrap_or(Effort::High)
+    }
+}
+
+impl Reasoning {
+    /// The effort, given or derived from the budget; `None` when disabled or unspecified.
+    pub fn effort_or_derived(&self) -> Option<Effort> {
+        if self.disabled {
+            return None;
+        }
+        self.effort
+            .or_else(|| self.budget_tokens.map(Effort::from_budget))
+    }
+
+    /// The budget, given or derived from the effort; `None` when disabled or unspecified.
+    pub fn budget_or_derived(&self) -> Option<u64> {
+        if self.disabled {
+            return None;
+        }
+        self.budget_tokens
+            .or_else(|| self.effort.map(Effort::budget_tokens))
+    }
 }
 
 /// A request in canonical form.
