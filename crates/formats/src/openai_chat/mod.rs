@@ -1,92 +1,66 @@
-//! PLACEHOLDER — being written now; replaced by the real codec of this dialect.
-//! Every function below must keep its signature (see `crate::codec`).
+//! The OpenAI Chat Completions codec (`/v1/chat/completions`): requests, responses, streams and
+//! errors of this dialect ↔ the canonical model. Owns only this dialect's wire shapes; the
+//! hot path's usage views stay in `crate::openai`.
+//!
+//! Conversion rules (assembled into docs/dialects.md):
+//! - **System**: leading `system`/`developer` messages → `Request::system`; later ones →
+//!   `Role::System` messages. Encoding: `Request::system` → one leading `system` message,
+//!   mid-conversation system messages stay `system` messages.
+//! - **Content**: a string or parts. `text` and `refusal` → text; `image_url` with a
+//!   `data:<type>;base64,` URL → a base64 image, any other URL → `ImageSource::Url` (`detail`
+//!   kept); `input_audio` and `file` → dropped (`openai_chat.input_audio`, `openai_chat.file`).
+//!   Encoding: text-only content → a string (parts joined), otherwise parts; base64 images →
+//!   data URLs. `cache_control` is ignored.
+//! - **Tools**: `tools` of type `function` (custom tools dropped, `openai_chat.tools.custom`);
+//!   legacy `functions`/`function_call` are read as tools/tool choice. `tool_choice` `auto`/`none`/
+//!   `required`/named ↔ canonical; `allowed_tools` is dropped. Assistant `tool_calls` ↔
+//!   `Part::ToolCall`; `role: "tool"` messages (and legacy `function` ones, which answer the latest
+//!   legacy call) → `Part::ToolResult` in a user message (consecutive ones share it), with the name
+//!   looked up in earlier calls. Encoding splits tool results back into `tool` messages placed
+//!   before the rest of the user turn; chat cannot say `is_error` or carry images in tool results
+//!   (`openai_chat.tool_result.is_error`, `openai_chat.tool_result.image`). `tool_choice` and
+//!   `parallel_tool_calls` are not sent without tools.
+//! - **Reasoning**: `reasoning_effort` `minimal`/`low`/`medium`/`high` ↔ effort (`xhigh`/`max` →
+//!   high; `none` → disabled). Encoding sends the effort (derived from a budget when only a budget
+//!   is given; nothing when disabled) and then uses `max_completion_tokens` (reasoning models
+//!   reject `max_tokens`); without reasoning `max_tokens` is sent (widest support).
+//!   `reasoning_content` (DeepSeek; `reasoning` from vLLM/OpenRouter) in responses and stream
+//!   deltas ↔ `Part::Reasoning` / `ReasoningDelta`. Reasoning in request history is dropped when
+//!   encoding (`openai_chat.reasoning`): chat has no input field for it and DeepSeek rejects it.
+//!   Signatures and encrypted reasoning cannot be expressed in chat and are not sent.
+//! - **Sampling**: `max_completion_tokens` (else `max_tokens`), `temperature`, `top_p`, `top_k`
+//!   (compatible servers), `stop` (string or array), `seed`, penalties, `response_format`
+//!   (`text`/`json_object`/`json_schema`), `user` (else `safety_identifier`), `prompt_cache_key`.
+//!   Encoding drops `top_k` (`openai_chat.top_k`: OpenAI rejects it).
+//! - **Refused**: `n` > 1 → `ConvertError::Unsupported`. Dropped with a note when decoding:
+//!   `logprobs` (when true), `top_logprobs`, `logit_bias`, `modalities`, `audio`, `prediction`,
+//!   `service_tier`, `store`, `metadata`, `web_search_options`, `verbosity`,
+//!   `prompt_cache_retention`. `stream_options` is re-derived from `EncodeOptions::include_usage`.
+//! - **Stop reasons**: `stop` ↔ end turn (and stop sequence when encoding), `length` ↔ max tokens,
+//!   `tool_calls` (and legacy `function_call`) ↔ tool use, `content_filter` ↔ content filter;
+//!   unknown reasons decode to `Other` and `Other` encodes as `stop`.
+//! - **Usage**: `prompt_tokens` (cached included) ↔ input, `completion_tokens` (reasoning
+//!   included) ↔ output, `prompt_tokens_details.cached_tokens` (else DeepSeek's
+//!   `prompt_cache_hit_tokens`) ↔ cache reads, `completion_tokens_details.reasoning_tokens` ↔
+//!   reasoning. Chat has no cache-write count.
+//! - **Responses**: the first choice is read. Encoded responses put reasoning text in
+//!   `message.reasoning_content`.
+//! - **Errors**: `{"error":{"message","type","param","code"}}`; types `invalid_request_error`,
+//!   `authentication_error`, `insufficient_quota` (402), `permission_error`, `not_found_error`,
+//!   `rate_limit_error` (code `rate_limit_exceeded`), `server_error` (5xx). Decoding also takes
+//!   `{"error":"text"}`, `{"message":…}` and `{"detail":…}` when the status is an error; the kind
+//!   comes from `type`, else the status, else `code`.
+//! - **Streams**: see `stream`.
 
-use crate::canonical::{
-    ConvertError, EncodeOptions, ErrorInfo, Request, Response, ResponseOptions, StreamDecoder,
-    StreamEncoder, StreamEvent, Usage,
+mod error;
+mod request;
+mod response;
+mod stream;
+pub(crate) mod types;
+
+pub use error::{decode_error, encode_error, kind_from_name, kind_to_type};
+pub use request::{decode_request, encode_request};
+pub use response::{
+    decode_response, encode_response, sniff_usage, stop_from_wire, stop_to_wire, usage_of_response,
 };
-
-fn unbuilt() -> ConvertError {
-    ConvertError::Unsupported("the openai_chat codec is not built yet".into())
-}
-
-/// Decodes a client request body of this dialect.
-pub fn decode_request(_body: &[u8]) -> Result<Request, ConvertError> {
-    Err(unbuilt())
-}
-
-/// Encodes a canonical request for an upstream of this dialect; names what it had to drop.
-pub fn encode_request(
-    _req: &Request,
-    _opts: &EncodeOptions,
-    _dropped: &mut Vec<String>,
-) -> Result<Vec<u8>, ConvertError> {
-    Err(unbuilt())
-}
-
-/// Decodes an upstream's whole (non-stream) response body.
-pub fn decode_response(_body: &[u8]) -> Result<Response, ConvertError> {
-    Err(unbuilt())
-}
-
-/// Encodes a canonical response for a client of this dialect.
-pub fn encode_response(_resp: &Response, _opts: &ResponseOptions) -> Vec<u8> {
-    Vec::new()
-}
-
-/// Reads only the usage of a whole response body (cheap; for same-dialect passthrough).
-pub fn usage_of_response(_body: &[u8]) -> Option<Usage> {
-    None
-}
-
-/// Reads usage from one stream event when it carries any (cheap prefilter; for passthrough).
-pub fn sniff_usage(_event: Option<&str>, _data: &str) -> Option<Usage> {
-    None
-}
-
-/// An error body of this dialect, decoded; `None` when the body is not this dialect's error shape.
-pub fn decode_error(_status: u16, _body: &[u8]) -> Option<ErrorInfo> {
-    None
-}
-
-/// Encodes an error in this dialect's shape.
-pub fn encode_error(_e: &ErrorInfo) -> Vec<u8> {
-    Vec::new()
-}
-
-/// Upstream stream → canonical events.
-#[derive(Debug, Default)]
-pub struct Decoder;
-
-impl Decoder {
-    pub fn new() -> Self {
-        Self
-    }
-}
-
-impl StreamDecoder for Decoder {
-    fn push(
-        &mut self,
-        _event: Option<&str>,
-        _data: &str,
-        _out: &mut Vec<StreamEvent>,
-    ) -> Result<(), ConvertError> {
-        Err(unbuilt())
-    }
-    fn finish(&mut self, _out: &mut Vec<StreamEvent>) {}
-}
-
-/// Canonical events → client stream bytes.
-#[derive(Debug, Default)]
-pub struct Encoder;
-
-impl Encoder {
-    pub fn new(_opts: &ResponseOptions) -> Self {
-        Self
-    }
-}
-
-impl StreamEncoder for Encoder {
-    fn push(&mut self, _event: &StreamEvent, _out: &mut Vec<u8>) {}
-    fn finish(&mut self, _out: &mut Vec<u8>) {}
-}
+pub use stream::{Decoder, Encoder};
