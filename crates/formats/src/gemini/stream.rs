@@ -1,0 +1,385 @@
+//! Gemini stream state machines: upstream `alt=sse` chunks → canonical events (`Decoder`), and
+//! canonical events → client chunks, as SSE or as the JSON array of plain
+//! `streamGenerateContent` (`Encoder`).
+
+use super::error::{error_body, info_from_body};
+use super::request::CallIds;
+use super::response::{output_parts, stop_from, stop_to, usage_from, usage_to};
+use super::types::{Candidate, Content, GenerateContentResponse, WirePart};
+use crate::canonical::{
+    ConvertError, Part, ResponseOptions, Signature, StopReason, StreamDecoder, StreamEncoder,
+    StreamEvent, Usage,
+};
+use crate::dialect::Dialect;
+
+/// Upstream Gemini chunks → canonical events. Each chunk is a whole
+/// `GenerateContentResponse`; text arrives in pieces, function calls whole. Usage (last one
+/// wins) and the finish reason are held until the stream ends.
+#[derive(Default)]
+pub struct Decoder {
+    started: bool,
+    done: bool,
+    ids: CallIds,
+    tool_calls: u32,
+    finish: Option<String>,
+    usage: Option<Usage>,
+    blocked: bool,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("gemini::Decoder")
+            .field("tool_calls", &self.tool_calls)
+            .finish()
+    }
+}
+
+fn sig(value: String) -> Signature {
+    Signature {
+        dialect: Dialect::Gemini,
+        value,
+    }
+}
+
+impl StreamDecoder for Decoder {
+    fn push(
+        &mut self,
+        _event: Option<&str>,
+        data: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ConvertError> {
+        let data = data.trim();
+        if data.is_empty() || self.done {
+            return Ok(());
+        }
+        let chunk: GenerateContentResponse =
+            serde_json::from_str(data).map_err(|e| ConvertError::Invalid(e.to_string()))?;
+        if let Some(e) = chunk.error {
+            out.push(StreamEvent::Error {
+                error: info_from_body(e.code, &e),
+            });
+            self.done = true;
+            return Ok(());
+        }
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::Start {
+                id: chunk.response_id.clone().unwrap_or_default(),
+                model: chunk.model_version.clone().unwrap_or_default(),
+            });
+        }
+        if let Some(u) = &chunk.usage_metadata {
+            self.usage = Some(usage_from(u));
+        }
+        if chunk
+            .prompt_feedback
+            .as_ref()
+            .is_some_and(|f| f.block_reason.is_some())
+        {
+            self.blocked = true;
+        }
+        let Some(cand) = chunk.candidates.into_iter().next() else {
+            return Ok(());
+        };
+        if let Some(r) = cand.finish_reason {
+            self.finish = Some(r);
+        }
+        for p in cand.content.map(|c| c.parts).unwrap_or_default() {
+            if let Some(fc) = p.function_call {
+                let index = self.tool_calls;
+                self.tool_calls += 1;
+                let id = self.ids.call(fc.id, &fc.name);
+                out.push(StreamEvent::ToolCallStart {
+                    index,
+                    id,
+                    name: fc.name,
+                    signature: p.thought_signature.map(sig),
+                });
+                let args = match fc.args {
+                    Some(v) => serde_json::to_string(&v).unwrap_or_else(|_| "{}".into()),
+                    None => "{}".into(),
+                };
+                out.push(StreamEvent::ToolCallDelta {
+                    index,
+                    arguments: args,
+                });
+                out.push(StreamEvent::ToolCallEnd { index });
+            } else if let Some(text) = p.text {
+                if p.thought == Some(true) {
+                    if !text.is_empty() {
+                        out.push(StreamEvent::ReasoningDelta { text });
+                    }
+                    if let Some(s) = p.thought_signature {
+                        out.push(StreamEvent::ReasoningEnd {
+                            signature: Some(sig(s)),
+                            encrypted: None,
+                            id: None,
+                        });
+                    }
+                } else {
+                    if !text.is_empty() {
+                        out.push(StreamEvent::TextDelta { text });
+                    }
+                    if let Some(s) = p.thought_signature {
+                        out.push(StreamEvent::TextSignature { signature: sig(s) });
+                    }
+                }
+            } else if let Some(s) = p.thought_signature {
+                out.push(StreamEvent::ReasoningEnd {
+                    signature: Some(sig(s)),
+                    encrypted: None,
+                    id: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if !self.started {
+            out.push(StreamEvent::Start {
+                id: String::new(),
+                model: String::new(),
+            });
+        }
+        if let Some(usage) = self.usage {
+            out.push(StreamEvent::Usage { usage });
+        }
+        let reason = if self.blocked && self.finish.is_none() {
+            StopReason::ContentFilter
+        } else {
+            stop_from(self.finish.as_deref(), self.tool_calls > 0)
+        };
+        out.push(StreamEvent::Stop { reason });
+    }
+}
+
+/// A tool call being collected until its end (Gemini sends calls whole).
+struct PendingCall {
+    index: u32,
+    id: String,
+    name: String,
+    arguments: String,
+    signature: Option<Signature>,
+}
+
+/// Canonical events → Gemini client chunks: `data: {…}\r\n\r\n` when `sse`, else the JSON
+/// array `[{…}\n,{…}\n]`. Text and reasoning deltas go out as they come; a tool call goes out
+/// whole at its end; the last chunk carries `finishReason` and `usageMetadata`.
+pub struct Encoder {
+    sse: bool,
+    model: String,
+    id: String,
+    chunks: usize,
+    calls: Vec<PendingCall>,
+    usage: Option<Usage>,
+    stop: Option<StopReason>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("gemini::Encoder")
+            .field("sse", &self.sse)
+            .field("chunks", &self.chunks)
+            .finish()
+    }
+}
+
+impl Encoder {
+    pub fn new(opts: &ResponseOptions) -> Self {
+        Self {
+            sse: opts.sse,
+            model: opts.model.clone(),
+            id: opts.id.clone().unwrap_or_default(),
+            chunks: 0,
+            calls: Vec::new(),
+            usage: None,
+            stop: None,
+            finished: false,
+        }
+    }
+
+    fn frame_start(&mut self, out: &mut Vec<u8>) {
+        if self.sse {
+            out.extend_from_slice(b"data: ");
+        } else if self.chunks == 0 {
+            out.push(b'[');
+        } else {
+            out.extend_from_slice(b"\n,");
+        }
+        self.chunks += 1;
+    }
+
+    fn frame_end(&self, out: &mut Vec<u8>) {
+        if self.sse {
+            out.extend_from_slice(b"\r\n\r\n");
+        }
+    }
+
+    fn write_chunk(&mut self, chunk: &GenerateContentResponse, out: &mut Vec<u8>) {
+        self.frame_start(out);
+        // Serializing these plain structs cannot fail; an empty object keeps the framing valid.
+        if serde_json::to_writer(&mut *out, chunk).is_err() {
+            out.extend_from_slice(b"{}");
+        }
+        self.frame_end(out);
+    }
+
+    fn parts_chunk(&mut self, parts: Vec<WirePart>, out: &mut Vec<u8>) {
+        let chunk = GenerateContentResponse {
+            candidates: vec![Candidate {
+                content: Some(Content {
+                    role: Some("model".into()),
+                    parts,
+                }),
+                finish_reason: None,
+                index: Some(0),
+            }],
+            model_version: Some(self.model.clone()),
+            response_id: Some(self.id.clone()),
+            ..GenerateContentResponse::default()
+        };
+        self.write_chunk(&chunk, out);
+    }
+
+    fn flush_call(&mut self, index: u32, out: &mut Vec<u8>) {
+        let Some(pos) = self.calls.iter().position(|c| c.index == index) else {
+            return;
+        };
+        let c = self.calls.remove(pos);
+        let part = output_parts(&[Part::ToolCall {
+            id: c.id,
+            name: c.name,
+            arguments: c.arguments,
+            signature: c.signature,
+        }]);
+        self.parts_chunk(part, out);
+    }
+}
+
+impl StreamEncoder for Encoder {
+    fn push(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        match event {
+            StreamEvent::Start { id, model } => {
+                if self.id.is_empty() {
+                    self.id = id.clone();
+                }
+                if self.model.is_empty() {
+                    self.model = model.clone();
+                }
+            }
+            StreamEvent::TextDelta { text } => {
+                let part = WirePart {
+                    text: Some(text.clone()),
+                    ..WirePart::default()
+                };
+                self.parts_chunk(vec![part], out);
+            }
+            StreamEvent::ReasoningDelta { text } => {
+                let part = WirePart {
+                    text: Some(text.clone()),
+                    thought: Some(true),
+                    ..WirePart::default()
+                };
+                self.parts_chunk(vec![part], out);
+            }
+            StreamEvent::TextSignature { signature } => {
+                if signature.dialect == Dialect::Gemini {
+                    let part = WirePart {
+                        text: Some(String::new()),
+                        thought_signature: Some(signature.value.clone()),
+                        ..WirePart::default()
+                    };
+                    self.parts_chunk(vec![part], out);
+                }
+            }
+            StreamEvent::ReasoningEnd { signature, .. } => {
+                if let Some(s) = signature.as_ref().filter(|s| s.dialect == Dialect::Gemini) {
+                    let part = WirePart {
+                        text: Some(String::new()),
+                        thought: Some(true),
+                        thought_signature: Some(s.value.clone()),
+                        ..WirePart::default()
+                    };
+                    self.parts_chunk(vec![part], out);
+                }
+            }
+            StreamEvent::ToolCallStart {
+                index,
+                id,
+                name,
+                signature,
+            } => self.calls.push(PendingCall {
+                index: *index,
+                id: id.clone(),
+                name: name.clone(),
+                arguments: String::new(),
+                signature: signature.clone(),
+            }),
+            StreamEvent::ToolCallDelta { index, arguments } => {
+                if let Some(c) = self.calls.iter_mut().find(|c| c.index == *index) {
+                    c.arguments.push_str(arguments);
+                }
+            }
+            StreamEvent::ToolCallEnd { index } => self.flush_call(*index, out),
+            StreamEvent::Usage { usage } => match &mut self.usage {
+                Some(u) => u.merge(usage),
+                None => self.usage = Some(*usage),
+            },
+            StreamEvent::Stop { reason } => self.stop = Some(reason.clone()),
+            StreamEvent::Error { error } => {
+                let chunk = GenerateContentResponse {
+                    error: Some(error_body(error)),
+                    ..GenerateContentResponse::default()
+                };
+                self.write_chunk(&chunk, out);
+                self.stop = None;
+                self.finished = true;
+                if !self.sse {
+                    out.extend_from_slice(b"\n]");
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let open: Vec<u32> = self.calls.iter().map(|c| c.index).collect();
+        for i in open {
+            self.flush_call(i, out);
+        }
+        let reason = self.stop.take().unwrap_or(StopReason::EndTurn);
+        let chunk = GenerateContentResponse {
+            candidates: vec![Candidate {
+                content: None,
+                finish_reason: Some(stop_to(&reason).to_owned()),
+                index: Some(0),
+            }],
+            usage_metadata: self.usage.as_ref().map(usage_to),
+            model_version: Some(self.model.clone()),
+            response_id: Some(self.id.clone()),
+            ..GenerateContentResponse::default()
+        };
+        self.write_chunk(&chunk, out);
+        if !self.sse {
+            out.extend_from_slice(b"\n]");
+        }
+    }
+}
