@@ -3,6 +3,8 @@
 //! stop-reason and usage mappings, stream decode/encode (SSE and JSON array), errors, and
 //! property tests (no panics, chunk boundaries, round trips).
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use modelgate_formats::Dialect;
 use modelgate_formats::canonical::{
     EncodeOptions, ErrorInfo, ErrorKind, ImageSource, Message, Part, Request, Response,
