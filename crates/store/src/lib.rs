@@ -15,6 +15,7 @@ pub mod records;
 pub mod request_logs;
 pub mod routing;
 pub mod secrets;
+pub mod state;
 pub mod upstream_keys;
 pub mod users;
 pub mod virtual_keys;
@@ -23,6 +24,7 @@ pub use db::{Backend, Database};
 pub use error::StoreError;
 pub use records::*;
 pub use secrets::SecretBox;
+pub use state::{StateBackend, StateError};
 pub use sqlx;
 
 /// Current time in unix milliseconds, the unit of every stored timestamp.
