@@ -753,3 +753,66 @@ async fn stalled_redis_calls_time_out() {
     }
     server.abort();
 }
+
+/// A gateway started while Redis is away: calls fail fast, then succeed once Redis is back
+/// (here: a TCP relay to the test Redis opened on the port after the first failures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_redis_recovers_when_redis_comes_back() {
+    let Some(ctx) = redis_ctx("lazy_recovery").await else {
+        return;
+    };
+    let StateBackend::Redis(real) = &ctx.backend else {
+        unreachable!()
+    };
+    let target = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = ctx.redis.clone().unwrap();
+    config.url = format!("redis://127.0.0.1:{port}");
+    config.connect_timeout = Duration::from_millis(200);
+    config.command_timeout = Duration::from_millis(300);
+    let lazy = StateBackend::Redis(RedisState::connect_lazy(config).unwrap());
+    let charges = [Charge::limit(Counter::total("vk:lazy:balance"), 1, 10)];
+    for _ in 0..2 {
+        let started = Instant::now();
+        let r = lazy.admit(&charges, T0).await;
+        assert!(r.as_ref().is_err_and(StateError::is_unavailable), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    assert!(!lazy.health().healthy);
+    // Redis "comes back" on that port.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let relay = tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let mut recovered = false;
+    for _ in 0..40 {
+        if let Ok(a) = lazy.admit(&charges, T0).await {
+            admitted(a);
+            recovered = true;
+            break;
+        }
+        // Real time for a real reconnect, not a window boundary.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "no recovery: {:?}", lazy.health());
+    assert!(lazy.health().healthy);
+    let balance = Counter::total("vk:lazy:balance");
+    assert_eq!(ctx.backend.usage(&[balance], T0).await.unwrap(), vec![1]);
+    relay.abort();
+    real.clear().await.unwrap();
+}

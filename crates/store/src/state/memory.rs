@@ -284,7 +284,9 @@ impl Tables {
     }
 
     fn sweep(&mut self, now: i64) {
-        if now - self.last_sweep_ms < SWEEP_EVERY_MS && now >= self.last_sweep_ms {
+        // Callers race to the lock with slightly different clocks: only a clock that moved a
+        // full period past the last sweep triggers one.
+        if now - self.last_sweep_ms < SWEEP_EVERY_MS {
             return;
         }
         self.last_sweep_ms = now;

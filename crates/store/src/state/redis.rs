@@ -190,13 +190,7 @@ fn decode_expiring(stored: Option<Vec<u8>>, now_ms: i64) -> Option<Bytes> {
 impl RedisState {
     /// Connects (bounded by `connect_timeout`); fails if Redis cannot be reached now.
     pub async fn connect(config: RedisConfig) -> Result<Self, StateError> {
-        let client = Client::open(config.url.as_str())
-            .map_err(|e| StateError::Invalid(format!("redis url: {e}")))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.command_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(config.connect_timeout);
+        let (client, manager_config) = Self::client(&config)?;
         let bound = config.connect_timeout * 2 + config.command_timeout;
         let conn = tokio::time::timeout(
             bound,
@@ -205,13 +199,38 @@ impl RedisState {
         .await
         .map_err(|_| StateError::Timeout(timeout_ms(bound)))?
         .map_err(|e| StateError::Unavailable(e.to_string()))?;
-        Ok(Self {
+        Ok(Self::with(conn, config))
+    }
+
+    /// Returns at once without connecting: the first call connects. While Redis is away calls
+    /// fail within the command timeout, and they succeed again once it is back (the connection
+    /// manager reconnects after every I/O error). For a gateway that must start without Redis.
+    pub fn connect_lazy(config: RedisConfig) -> Result<Self, StateError> {
+        let (client, manager_config) = Self::client(&config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|e| StateError::Invalid(format!("redis client: {e}")))?;
+        Ok(Self::with(conn, config))
+    }
+
+    fn client(config: &RedisConfig) -> Result<(Client, ConnectionManagerConfig), StateError> {
+        let client = Client::open(config.url.as_str())
+            .map_err(|e| StateError::Invalid(format!("redis url: {e}")))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.command_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(config.connect_timeout);
+        Ok((client, manager_config))
+    }
+
+    fn with(conn: ConnectionManager, config: RedisConfig) -> Self {
+        Self {
             conn,
             prefix: config.prefix.into(),
             command_timeout: config.command_timeout,
             settle_marker_ttl_ms: config.settle_marker_ttl_ms,
             health: Arc::new(Health::default()),
-        })
+        }
     }
 
     /// The key prefix of this backend.
