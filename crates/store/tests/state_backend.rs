@@ -95,6 +95,8 @@ on_both!(
     hour_window_with_minute_buckets,
     period_rolls_over_with_the_key,
     leases_limit_release_and_expire,
+    lease_renewal_keeps_a_long_stream,
+    session_pin_first_writer_wins,
     cascade_spills_grant_then_balance,
     refusal_leaves_every_counter_untouched,
     settlement_applies_deltas_once,
@@ -254,6 +256,76 @@ async fn leases_limit_release_and_expire(ctx: Ctx) {
     );
     admitted(s.admit(&lease("d"), T0 + 31_000).await.unwrap());
     assert_eq!(s.usage(&[live], T0 + 33_000).await.unwrap(), vec![1]);
+}
+
+async fn lease_renewal_keeps_a_long_stream(ctx: Ctx) {
+    let s = &ctx.backend;
+    let lease = |id: &str| [Charge::limit(Counter::lease("vk:2:conc", id, 30_000), 1, 1)];
+    admitted(s.admit(&lease("stream"), T0).await.unwrap());
+    // Renewed at 25 s, the lease now ends at 55 s: another request is still refused at 40 s.
+    assert!(
+        s.renew_lease("vk:2:conc", "stream", 30_000, T0 + 25_000)
+            .await
+            .unwrap()
+    );
+    refused(s.admit(&lease("other"), T0 + 40_000).await.unwrap());
+    admitted(s.admit(&lease("other"), T0 + 55_000).await.unwrap());
+    // An ended lease cannot be renewed (it would overshoot the limit).
+    assert!(
+        !s.renew_lease("vk:2:conc", "stream", 30_000, T0 + 56_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.renew_lease("vk:2:conc", "never", 30_000, T0 + 56_000)
+            .await
+            .unwrap()
+    );
+    let live = Counter::lease("vk:2:conc", "-", 1);
+    assert_eq!(s.usage(&[live], T0 + 56_000).await.unwrap(), vec![1]);
+}
+
+/// Four instances race to pin one session to different upstreams: all agree on one winner.
+async fn session_pin_first_writer_wins(ctx: Ctx) {
+    let mut instances = vec![ctx.backend.clone()];
+    for _ in 0..3 {
+        instances.push(ctx.other_instance().await);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20usize {
+        let s = instances[i % instances.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mine = Bytes::from(format!("upstream-{i}"));
+            match s
+                .kv_set_if_absent("pin:s9", mine.clone(), 60_000, T0)
+                .await
+                .unwrap()
+            {
+                None => (true, mine),
+                Some(winner) => (false, winner),
+            }
+        }));
+    }
+    let mut winners = std::collections::HashSet::new();
+    let mut stored = 0;
+    for t in tasks {
+        let (won, value) = t.await.unwrap();
+        stored += usize::from(won);
+        winners.insert(value);
+    }
+    assert_eq!((stored, winners.len()), (1, 1));
+    let winner = winners.into_iter().next();
+    assert_eq!(ctx.backend.kv_get("pin:s9", T0 + 1).await.unwrap(), winner);
+    // Once the pin expired, a new writer wins.
+    let fresh = Bytes::from_static(b"upstream-new");
+    let s = &ctx.backend;
+    assert_eq!(
+        s.kv_set_if_absent("pin:s9", fresh.clone(), 60_000, T0 + 60_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.kv_get("pin:s9", T0 + 60_001).await.unwrap(), Some(fresh));
 }
 
 fn credit_tiers(grant: i64, balance: i64) -> Vec<Tier> {

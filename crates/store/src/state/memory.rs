@@ -495,6 +495,26 @@ impl MemoryState {
             .collect()
     }
 
+    /// See [`StateBackend::renew_lease`](super::StateBackend::renew_lease).
+    pub fn renew_lease(
+        &self,
+        key: &str,
+        lease_id: &str,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StateError> {
+        check_counter(&Counter::lease(key, lease_id, ttl_ms))?;
+        check_now(now_ms)?;
+        let mut t = self.lock();
+        match t.leases.get_mut(key).and_then(|set| set.get_mut(lease_id)) {
+            Some(expires) if *expires > now_ms => {
+                *expires = now_ms + ttl_ms;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// See [`StateBackend::cache_get`](super::StateBackend::cache_get).
     pub fn cache_get(&self, key: &str, now_ms: i64) -> Option<Bytes> {
         let e = self.cache.get(key)?;
@@ -552,6 +572,38 @@ impl MemoryState {
         );
     }
 
+    /// See [`StateBackend::kv_set_if_absent`](super::StateBackend::kv_set_if_absent).
+    pub fn kv_set_if_absent(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Bytes>, StateError> {
+        check_now(now_ms)?;
+        if ttl_ms <= 0 {
+            return Err(StateError::Invalid(format!(
+                "kv ttl_ms {ttl_ms} is not positive"
+            )));
+        }
+        let mut t = self.lock();
+        t.sweep(now_ms);
+        if let Some(e) = t.kv.get(key)
+            && e.expires_at_ms > now_ms
+        {
+            return Ok(Some(e.bytes.clone()));
+        }
+        t.kv.insert(
+            key.to_owned(),
+            Expiring {
+                bytes: value,
+                expires_at_ms: now_ms + ttl_ms,
+                ttl: Duration::from_millis(ttl_ms.unsigned_abs()),
+            },
+        );
+        Ok(None)
+    }
+
     /// See [`StateBackend::kv_delete`](super::StateBackend::kv_delete).
     pub fn kv_delete(&self, key: &str) {
         self.lock().kv.remove(key);
@@ -587,5 +639,72 @@ pub(crate) fn bucket_of(counter: &Counter, at_ms: i64) -> i64 {
     match counter.kind {
         CounterKind::Window { bucket_ms, .. } if bucket_ms > 0 => at_ms.div_euclid(bucket_ms),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_entries_are_swept_so_memory_stays_bounded() {
+        let m = MemoryState::new(MemoryConfig::default());
+        let t0 = 1_000_000_000;
+        for i in 0..100 {
+            let charges = [
+                Charge::limit(Counter::window(format!("w{i}"), 60_000, 1_000), 1, 10),
+                Charge::limit(Counter::period(format!("p{i}"), t0 + 1_000), 1, 10),
+                Charge::limit(Counter::lease(format!("l{i}"), "id", 5_000), 1, 10),
+                Charge::limit(Counter::total(format!("t{i}")), 1, 10),
+            ];
+            assert!(matches!(m.admit(&charges, t0), Ok(Admission::Admitted(_))));
+            m.settle(&format!("s{i}"), &[], t0).ok();
+            m.kv_set(&format!("k{i}"), Bytes::from_static(b"v"), 1_000, t0);
+        }
+        {
+            let t = m.lock();
+            assert_eq!(
+                (
+                    t.windows.len(),
+                    t.counts.len(),
+                    t.leases.len(),
+                    t.markers.len(),
+                    t.kv.len()
+                ),
+                (100, 200, 100, 100, 100)
+            );
+        }
+        // Past every expiry (the periods' retention included): one call sweeps them all; the
+        // never-expiring totals stay.
+        let later = t0 + 1_000 + super::super::model::PERIOD_RETENTION_MS + 1;
+        m.kv_set("trigger", Bytes::from_static(b"v"), 1, later);
+        let t = m.lock();
+        assert_eq!(
+            (
+                t.windows.len(),
+                t.counts.len(),
+                t.leases.len(),
+                t.markers.len(),
+                t.kv.len()
+            ),
+            (0, 100, 0, 0, 1)
+        );
+    }
+
+    #[test]
+    fn sweeps_do_not_run_on_every_call() {
+        let m = MemoryState::new(MemoryConfig::default());
+        let lease = [Charge::limit(Counter::lease("l", "a", 10), 1, 10)];
+        assert!(m.admit(&lease, SWEEP_EVERY_MS).is_ok());
+        // 20 ms later the lease has expired but no sweep is due: the entry is still there until
+        // that counter is read again.
+        m.kv_set("k", Bytes::from_static(b"v"), 1_000, SWEEP_EVERY_MS + 20);
+        assert_eq!(m.lock().leases.len(), 1);
+        assert_eq!(
+            m.usage(&[Counter::lease("l", "-", 1)], SWEEP_EVERY_MS + 20)
+                .ok(),
+            Some(vec![0])
+        );
+        assert_eq!(m.lock().leases.len(), 0);
     }
 }

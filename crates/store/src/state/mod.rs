@@ -87,6 +87,9 @@
 //!   the rest), stores the result in the marker with `PX` and returns `{1, result}`.
 //! * **usage** (`lua/usage.lua`): read-only sums of the same counters (`HGETALL` filtered by
 //!   bucket index, `GET`, `ZCOUNT (now +inf`).
+//! * **renew** (`lua/renew.lua`): `ZSCORE` the lease; if still live, `ZADD XX` a new expiry.
+//! * **kv_set_if_absent** (`lua/kv_set_if_absent.lua`, no prelude): `GET`, decode the stored
+//!   expiry, return the value if live, else `SET … PX`.
 //!
 //! Cache, KV and versions are single commands (`GET`, `SET … PX`, `DEL`, `INCR`). Every call is
 //! bounded by the command timeout and fails with [`StateError::Timeout`] or
@@ -168,6 +171,21 @@ impl StateBackend {
         }
     }
 
+    /// Extends a live lease to end at `now_ms + ttl_ms` (a long stream keeps its slot); false if
+    /// the lease had already ended (released or expired), in which case nothing changes.
+    pub async fn renew_lease(
+        &self,
+        key: &str,
+        lease_id: &str,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StateError> {
+        match self {
+            Self::Memory(m) => m.renew_lease(key, lease_id, ttl_ms, now_ms),
+            Self::Redis(r) => r.renew_lease(key, lease_id, ttl_ms, now_ms).await,
+        }
+    }
+
     /// A cached response, if present and not expired at `now_ms`.
     pub async fn cache_get(&self, key: &str, now_ms: i64) -> Result<Option<Bytes>, StateError> {
         match self {
@@ -216,6 +234,22 @@ impl StateBackend {
                 Ok(())
             }
             Self::Redis(r) => r.kv_set(key, &value, ttl_ms, now_ms).await,
+        }
+    }
+
+    /// Stores a small value only if none is live (first writer wins, across instances: two
+    /// instances pinning one session agree). Returns the live value that won, or `None` when
+    /// this one was stored.
+    pub async fn kv_set_if_absent(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Bytes>, StateError> {
+        match self {
+            Self::Memory(m) => m.kv_set_if_absent(key, value, ttl_ms, now_ms),
+            Self::Redis(r) => r.kv_set_if_absent(key, &value, ttl_ms, now_ms).await,
         }
     }
 

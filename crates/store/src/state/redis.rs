@@ -34,6 +34,14 @@ static SETTLE: LazyLock<Script> = LazyLock::new(|| {
         include_str!("lua/settle.lua")
     ))
 });
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("lua/common.lua"),
+        include_str!("lua/renew.lua")
+    ))
+});
+static KV_SET_IF_ABSENT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/kv_set_if_absent.lua")));
 static USAGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         include_str!("lua/common.lua"),
@@ -401,6 +409,25 @@ impl RedisState {
         self.run(&inv).await
     }
 
+    /// See [`StateBackend::renew_lease`](super::StateBackend::renew_lease).
+    pub async fn renew_lease(
+        &self,
+        key: &str,
+        lease_id: &str,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StateError> {
+        check_counter(&Counter::lease(key, lease_id, ttl_ms))?;
+        check_now(now_ms)?;
+        let mut inv = RENEW.prepare_invoke();
+        inv.key(self.key("l:", key))
+            .arg(now_ms)
+            .arg(lease_id)
+            .arg(ttl_ms);
+        let renewed: i64 = self.run(&inv).await?;
+        Ok(renewed == 1)
+    }
+
     /// See [`StateBackend::cache_get`](super::StateBackend::cache_get).
     pub async fn cache_get(&self, key: &str, now_ms: i64) -> Result<Option<Bytes>, StateError> {
         let stored: Option<Vec<u8>> = self
@@ -460,6 +487,29 @@ impl RedisState {
         now_ms: i64,
     ) -> Result<(), StateError> {
         self.set_expiring("kv:", key, value, ttl_ms, now_ms).await
+    }
+
+    /// See [`StateBackend::kv_set_if_absent`](super::StateBackend::kv_set_if_absent).
+    pub async fn kv_set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Bytes>, StateError> {
+        check_now(now_ms)?;
+        if ttl_ms <= 0 {
+            return Err(StateError::Invalid(format!(
+                "kv ttl_ms {ttl_ms} is not positive"
+            )));
+        }
+        let mut inv = KV_SET_IF_ABSENT.prepare_invoke();
+        inv.key(self.key("kv:", key))
+            .arg(now_ms)
+            .arg(encode_expiring(value, now_ms + ttl_ms))
+            .arg(ttl_ms);
+        let existing: Option<Vec<u8>> = self.run(&inv).await?;
+        Ok(decode_expiring(existing, now_ms))
     }
 
     /// See [`StateBackend::kv_delete`](super::StateBackend::kv_delete).
