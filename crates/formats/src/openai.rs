@@ -41,6 +41,17 @@ pub struct CompletionTokensDetails {
 }
 
 impl Usage {
+    /// The same numbers in canonical form.
+    pub fn to_canonical(&self) -> crate::canonical::Usage {
+        crate::canonical::Usage {
+            input_tokens: self.prompt_tokens,
+            output_tokens: self.completion_tokens,
+            cache_read_tokens: self.cached_tokens(),
+            cache_creation_tokens: 0,
+            reasoning_tokens: self.reasoning_tokens(),
+        }
+    }
+
     pub fn cached_tokens(&self) -> u64 {
         self.prompt_tokens_details.map_or(0, |d| d.cached_tokens)
     }
