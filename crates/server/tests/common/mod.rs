@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod mock;
+pub mod upstreams;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
