@@ -13,10 +13,10 @@
 //!   against it, so tests move a clock instead of sleeping. Redis TTLs (`PEXPIRE`, `SET PX`) are
 //!   set *relative* to the caller's `now_ms` and only collect garbage.
 //! * Amounts are `i64` integer units: requests, tokens, or money in nano-units (1e-9 USD; the
-//!   caller converts its exact decimals). Every amount, limit, delta and `now_ms` must be within
-//!   ±[`MAX_AMOUNT`] = 2^53 − 1 (Lua numbers are doubles); larger values are refused with
-//!   [`StateError::OutOfRange`] before anything is sent. In money that bounds one amount or limit
-//!   to about 9 million USD.
+//!   caller converts its exact decimals with [`to_nanos`] / [`from_nanos`]). Every amount,
+//!   limit, delta and `now_ms` must be within ±[`MAX_AMOUNT`] = 2^53 − 1 (Lua numbers are
+//!   doubles); larger values are refused with [`StateError::OutOfRange`] before anything is
+//!   sent. In money that bounds one amount or limit to about 9 million USD.
 //! * [`StateBackend::admit`] takes a slice of [`Charge`]s and applies all of them or none, in one
 //!   atomic step (one mutex section in memory, one Lua script call in Redis). A refusal names the
 //!   first charge that does not fit, its used amount and limit, and a retry-after when time alone
@@ -100,12 +100,25 @@
 //! # How the gateway uses it
 //!
 //! ```text
-//! admit:  charges = [Limit(window rpm, 1, rpm), Limit(window tpm, est_tokens, tpm),
-//!                    Limit(lease conc, 1, max_conc), Limit(period day-requests, 1, quota),
-//!                    Cascade([grant: limit grant_size, balance: limit credited], worst_cost)]
-//!         match admit(&charges, now) { Refused{index,..} → 429/402 by charges[index], Admitted(a) → keep a }
-//! settle: adjustments = a.settle_with(&charges, &[1, real_tokens, 0, 1, real_cost])
-//!         settle(request_id, &adjustments, now)   // once; retry-safe
+//! admit (one call per request, before dispatch):
+//!   charges = [
+//!     Limit(window  "vk:<id>:rpm" 60 s / 1 s,     amount 1,           limit rpm),
+//!     Limit(window  "vk:<id>:tpm" 60 s / 1 s,     amount est_tokens,  limit tpm),
+//!     Limit(lease   "vk:<id>:conc" id=request_id, amount 1,           limit max_concurrency),
+//!     Limit(period  "vk:<id>:req:day:2026-12-01", amount 1,           limit daily_requests),
+//!     Cascade([grant "user:<id>:grant:<provider>" limit grant_size,
+//!              total "vk:<id>:balance"            limit credited_total], amount worst_cost),
+//!   ]
+//!   match admit(&charges, now) {
+//!     Refused { index, retry_after_ms, .. } => 429 + Retry-After (windows, leases, periods)
+//!                                              or 402 (cascade/balance), chosen by charges[index]
+//!     Admitted(a) => keep (charges, a) with the request
+//!   }
+//! settle (exactly once per request, also on client disconnect; retry-safe):
+//!   adjustments = a.settle_with(&charges, &[1, real_tokens, 0, 1, real_cost])
+//!   settle(request_id, &adjustments, now)   // amounts[4] = what grant and balance finally paid
+//! refused later in the pipeline, no upstream called:
+//!   settle(request_id, &a.undo(&charges), now)
 //! ```
 
 mod memory;
@@ -115,7 +128,8 @@ mod redis;
 pub use memory::{MemoryConfig, MemoryState};
 pub use model::{
     Adjustment, Admission, Admitted, Charge, Counter, CounterKind, MAX_AMOUNT, MAX_WINDOW_BUCKETS,
-    PERIOD_RETENTION_MS, Refused, Settled, StateError, StateHealth, Tier,
+    NANOS_PER_UNIT, PERIOD_RETENTION_MS, Refused, Settled, StateError, StateHealth, Tier,
+    from_nanos, to_nanos,
 };
 pub use redis::{RedisConfig, RedisState};
 

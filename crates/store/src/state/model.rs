@@ -6,12 +6,38 @@
 
 use std::collections::HashSet;
 
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
 /// Largest absolute amount, limit, delta or clock value accepted (2^53 − 1).
 ///
 /// Redis runs the admission arithmetic in Lua, whose numbers are IEEE doubles: integers are
 /// exact only up to 2^53. Money is passed in nano-units (1e-9), so one amount or limit can be
 /// at most about 9 007 199 USD; anything larger is refused with [`StateError::OutOfRange`].
 pub const MAX_AMOUNT: i64 = (1 << 53) - 1;
+
+/// Nano-units in one unit of money: counters hold money as integer multiples of 1e-9.
+pub const NANOS_PER_UNIT: i64 = 1_000_000_000;
+
+/// Money (e.g. USD as `rust_decimal`) to nano-units, rounded toward +∞ to the next nano, so a
+/// reservation or a charge never counts less than the exact amount. Refused beyond
+/// ±[`MAX_AMOUNT`] nano-units.
+pub fn to_nanos(money: Decimal) -> Result<i64, StateError> {
+    let out_of_range =
+        || StateError::Invalid(format!("money {money} exceeds ±(2^53−1) nano-units"));
+    let nanos = money
+        .checked_mul(Decimal::from(NANOS_PER_UNIT))
+        .ok_or_else(out_of_range)?
+        .ceil()
+        .to_i64()
+        .ok_or_else(out_of_range)?;
+    check_range(nanos).map_err(|_| out_of_range())
+}
+
+/// Nano-units back to money, exactly.
+pub fn from_nanos(nanos: i64) -> Decimal {
+    Decimal::new(nanos, 9).normalize()
+}
 
 /// Most sub-buckets one sliding window may have (bounds the work of one admission).
 pub const MAX_WINDOW_BUCKETS: i64 = 3_600;
@@ -490,6 +516,21 @@ mod tests {
         ));
         let ok = Charge::limit(Counter::total("t"), MAX_AMOUNT, MAX_AMOUNT);
         assert!(check_charges(&[ok], 0).is_ok());
+    }
+
+    #[test]
+    fn money_converts_to_nanos_exactly_and_rounds_up() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(to_nanos(d("0.000000001")).unwrap(), 1);
+        assert_eq!(to_nanos(d("12.345678901")).unwrap(), 12_345_678_901);
+        // A cost below one nano still costs one nano; negative amounts round toward +∞.
+        assert_eq!(to_nanos(d("0.0000000001")).unwrap(), 1);
+        assert_eq!(to_nanos(d("-0.0000000015")).unwrap(), -1);
+        assert_eq!(to_nanos(d("9007199.254740991")).unwrap(), MAX_AMOUNT);
+        assert!(to_nanos(d("9007199.254740992")).is_err());
+        assert!(to_nanos(Decimal::MAX).is_err());
+        assert_eq!(from_nanos(12_345_678_901), d("12.345678901"));
+        assert_eq!(from_nanos(1_500_000_000).to_string(), "1.5");
     }
 
     #[test]

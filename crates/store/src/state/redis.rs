@@ -248,9 +248,13 @@ impl RedisState {
 
     fn record<T>(&self, r: Result<T, StateError>) -> Result<T, StateError> {
         match &r {
-            Ok(_) => self.health.failing.store(false, Ordering::Relaxed),
+            Ok(_) => {
+                if self.health.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("redis state backend answers again");
+                }
+            }
             Err(e) => {
-                self.health.failing.store(true, Ordering::Relaxed);
+                let was_failing = self.health.failing.swap(true, Ordering::Relaxed);
                 self.health.errors.fetch_add(1, Ordering::Relaxed);
                 let mut last = self
                     .health
@@ -258,7 +262,12 @@ impl RedisState {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
                 *last = Some((crate::now_ms(), e.to_string()));
-                tracing::warn!(error = %e, "redis state backend call failed");
+                // One warning per outage, not one per request.
+                if was_failing {
+                    tracing::debug!(error = %e, "redis state backend call failed");
+                } else {
+                    tracing::warn!(error = %e, "redis state backend call failed");
+                }
             }
         }
         r
