@@ -77,6 +77,15 @@ impl SseSplitter {
         None
     }
 
+    /// What is left when the stream ends: a last event without its blank line, if any.
+    pub fn take_rest(&mut self) -> Option<Bytes> {
+        self.scanned = 0;
+        let rest = self.buf.split().freeze();
+        rest.iter()
+            .any(|b| !b.is_ascii_whitespace())
+            .then_some(rest)
+    }
+
     fn take(&mut self, end: usize) -> Bytes {
         self.scanned = 0;
         self.buf.split_to(end).freeze()
@@ -188,6 +197,17 @@ mod tests {
         assert_eq!(e.data.as_deref(), Some("{\"a\":1}\nx"));
         let c = SseEvent::parse(b": keep-alive\n\n");
         assert_eq!(c.data, None);
+    }
+
+    #[test]
+    fn a_last_event_without_blank_line_is_kept() {
+        let mut s = SseSplitter::new();
+        s.push(b"data: a\n\ndata: b").unwrap();
+        assert_eq!(s.next_event().unwrap().as_ref(), b"data: a\n\n");
+        assert!(s.next_event().is_none());
+        assert_eq!(s.take_rest().unwrap().as_ref(), b"data: b");
+        s.push(b"\n\n").unwrap();
+        assert!(s.take_rest().is_none());
     }
 
     #[test]
