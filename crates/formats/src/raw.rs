@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::fmt;
 
+/// Most top-level members accepted. Real requests have a few dozen; a body with millions of
+/// keys is refused after this many instead of costing memory per key.
+pub const MAX_MEMBERS: usize = 1024;
+
 /// A JSON object whose member values are kept verbatim, in their original order.
 #[derive(Debug, Clone, Default)]
 pub struct RawObject {
@@ -123,10 +127,17 @@ impl<'de> Deserialize<'de> for RawObject {
                 let mut members: Vec<(String, Box<RawValue>)> =
                     Vec::with_capacity(access.size_hint().unwrap_or(8));
                 while let Some((k, v)) = access.next_entry::<String, Box<RawValue>>()? {
-                    if members.iter().any(|(existing, _)| *existing == k) {
-                        return Err(de::Error::custom(format!("duplicate field `{k}`")));
+                    if members.len() == MAX_MEMBERS {
+                        return Err(de::Error::custom(format!(
+                            "more than {MAX_MEMBERS} top-level fields"
+                        )));
                     }
                     members.push((k, v));
+                }
+                // Duplicates are checked once at the end: linear, not per member.
+                let mut seen = std::collections::HashSet::with_capacity(members.len());
+                if let Some((k, _)) = members.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+                    return Err(de::Error::custom(format!("duplicate field `{k}`")));
                 }
                 Ok(RawObject { members })
             }
@@ -173,6 +184,27 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"model":"up","temperature":0.1,"x":[1],"stream_options":{"include_usage":true},"top_p":1}"#
         );
+    }
+
+    #[test]
+    fn many_members_are_refused_in_linear_time() {
+        let mut body = String::from("{");
+        for i in 0..200_000 {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&format!("\"k{i}\":1"));
+        }
+        body.push('}');
+        let t = std::time::Instant::now();
+        let e = RawObject::parse(body.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("top-level fields"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        let ok: String = format!(
+            "{{{}}}",
+            (0..MAX_MEMBERS).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(",")
+        );
+        assert_eq!(RawObject::parse(ok.as_bytes()).unwrap().iter().count(), MAX_MEMBERS);
     }
 
     #[test]
