@@ -888,3 +888,45 @@ async fn lazy_redis_recovers_when_redis_comes_back() {
     relay.abort();
     real.clear().await.unwrap();
 }
+
+/// Latency of a five-charge admission plus its settlement, sequential, one connection.
+/// `cargo test -p modelgate-store --test state_backend -- --ignored --nocapture admit_latency`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check"]
+async fn admit_latency() {
+    let mut backends = vec![("memory", StateBackend::memory(), None)];
+    if let Some(ctx) = redis_ctx("latency").await {
+        let StateBackend::Redis(r) = ctx.backend.clone() else {
+            unreachable!()
+        };
+        backends.push(("redis", ctx.backend, Some(r)));
+    }
+    for (name, s, redis) in backends {
+        let n = 2_000;
+        let started = Instant::now();
+        for i in 0..n {
+            let now = T0 + i * 10;
+            let charges = [
+                Charge::limit(Counter::window("vk:l:rpm", MINUTE, 1_000), 1, 1_000_000),
+                Charge::limit(
+                    Counter::window("vk:l:tpm", MINUTE, 1_000),
+                    500,
+                    1_000_000_000,
+                ),
+                Charge::limit(Counter::lease("vk:l:conc", format!("r{i}"), 30_000), 1, 100),
+                Charge::limit(Counter::period("vk:l:day", T0 + 24 * HOUR), 1, 1_000_000),
+                Charge::cascade(credit_tiers(1_000, 1_000_000_000_000), 1_000_000),
+            ];
+            let a = admitted(s.admit(&charges, now).await.unwrap());
+            let adj = a.settle_with(&charges, &[1, 300, 0, 1, 600_000]);
+            s.settle(&format!("r{i}"), &adj, now + 5).await.unwrap();
+        }
+        let per = started.elapsed() / u32::try_from(n).unwrap();
+        println!(
+            "{name}: admit + settle of 5 charges: {per:?} per request (sequential, debug build)"
+        );
+        if let Some(r) = redis {
+            r.clear().await.unwrap();
+        }
+    }
+}

@@ -94,7 +94,10 @@
 //! Cache, KV and versions are single commands (`GET`, `SET … PX`, `DEL`, `INCR`). Every call is
 //! bounded by the command timeout and fails with [`StateError::Timeout`] or
 //! [`StateError::Unavailable`] when Redis is slow or away; [`StateBackend::health`] reports the
-//! failures for metrics. Redis Cluster is not supported (keys of one admission may hash to
+//! failures for metrics. Counters must not be evicted: run this Redis with
+//! `maxmemory-policy noeviction` (an evicting policy would silently reset limits, since counters
+//! carry TTLs too); the response cache then lives within Redis memory like everything else, so
+//! keep cache TTLs short. Redis Cluster is not supported (keys of one admission may hash to
 //! different slots); use a single primary (with replicas or Sentinel).
 //!
 //! # How the gateway uses it
