@@ -638,6 +638,88 @@ mod mocks {
         assert_eq!(up.requests().len(), 7);
     }
 
+    /// The official Python SDKs (anthropic, openai, google-genai; the venv `scripts/test`
+    /// builds for the SDK suites, in `MG_TEST_PYTHON`) read every mock's streams,
+    /// non-stream answers, errors and token counts (`tests/agents/sdk_parse_mocks.py`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn official_sdks_read_every_mock() {
+        let python = match std::env::var("MG_TEST_PYTHON") {
+            Ok(p) if !p.trim().is_empty() => p,
+            _ => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "MG_TEST_PYTHON must be set under CI"
+                );
+                eprintln!("SKIPPED: MG_TEST_PYTHON not set");
+                return;
+            }
+        };
+        let anthropic = DialectMock::anthropic()
+            .reply(
+                Reply::tool_call("get_weather", json!({"city": "Paris"}))
+                    .with_thinking("Think first")
+                    .with_text("Looking it up."),
+            )
+            .reply(Reply::text("plain"))
+            .reply(Reply::error(529, "Overloaded"))
+            .start()
+            .await;
+        let responses = DialectMock::responses()
+            .reply(
+                Reply::text("streamed text")
+                    .with_thinking("a thought")
+                    .with_tool_call("shell", json!({"cmd": "ls"})),
+            )
+            .reply(Reply::text("plain"))
+            .start()
+            .await;
+        let gemini = DialectMock::gemini()
+            .reply(Reply::text("streamed text").with_thinking("a thought"))
+            .reply(Reply::tool_call("read_file", json!({"path": "a"})))
+            .start()
+            .await;
+        let script = Path::new(WORKSPACE).join("tests/agents/sdk_parse_mocks.py");
+        let env = [
+            ("MG_KEY", "sk-sdk".to_owned()),
+            ("MG_ANTHROPIC_URL", anthropic.base_url()),
+            ("MG_RESPONSES_URL", responses.base_url()),
+            ("MG_GEMINI_URL", gemini.base_url()),
+        ];
+        let out = tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(python);
+            cmd.arg(script)
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .env("NO_PROXY", "127.0.0.1,localhost")
+                .stdin(Stdio::null());
+            for var in [
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_BASE_URL",
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+                "GEMINI_API_KEY",
+                "GOOGLE_API_KEY",
+                "GOOGLE_GEMINI_BASE_URL",
+            ] {
+                cmd.env_remove(var);
+            }
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            cmd.output().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "sdk_parse_mocks.py failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(anthropic.generation_requests().len(), 3);
+        assert_eq!(responses.generation_requests().len(), 2);
+        assert_eq!(gemini.generation_requests().len(), 2);
+    }
+
     fn auth_map(pairs: &[(&str, &str)]) -> reqwest::header::HeaderMap {
         let mut m = reqwest::header::HeaderMap::new();
         for (k, v) in pairs {

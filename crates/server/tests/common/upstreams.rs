@@ -49,7 +49,9 @@ pub enum Dialect {
     /// `POST /v1/messages`, `/v1/messages/count_tokens`, `GET /v1/models`; auth `x-api-key`.
     Anthropic,
     /// `POST /v1beta/models/{m}:generateContent`, `:streamGenerateContent?alt=sse`,
-    /// `:countTokens`, `GET /v1beta/models`; auth `x-goog-api-key` or `?key=`.
+    /// `:countTokens`, `GET /v1beta/models`; auth `x-goog-api-key` or `?key=`. The same
+    /// under `/v1/` (like Google's API): google-genai (Python) 3.x defaults to `v1`, Gemini
+    /// CLI (js-genai) to `v1beta`.
     Gemini,
     /// `POST /v1/responses`, `GET /v1/models`; auth `Authorization: Bearer`.
     Responses,
@@ -253,7 +255,9 @@ impl MockBuilder {
                 .route("/v1/models", get(anthropic_models)),
             Dialect::Gemini => Router::new()
                 .route("/v1beta/models", get(gemini_models))
-                .route("/v1beta/models/{*rest}", any(gemini_model_call)),
+                .route("/v1beta/models/{*rest}", any(gemini_model_call))
+                .route("/v1/models", get(gemini_models))
+                .route("/v1/models/{*rest}", any(gemini_model_call)),
             Dialect::Responses => Router::new()
                 .route("/v1/responses", post(responses))
                 .route("/v1/models", get(openai_models)),
@@ -885,7 +889,11 @@ fn gemini_events(model: &str, reply: &Reply, u: &MockUsage) -> Vec<SseEvent> {
 
 async fn gemini_model_call(State(state): State<Arc<DialectState>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let tail = path.trim_start_matches("/v1beta/models/").to_owned();
+    let tail = path
+        .strip_prefix("/v1beta/models/")
+        .or_else(|| path.strip_prefix("/v1/models/"))
+        .unwrap_or_default()
+        .to_owned();
     let (model, method) = match tail.split_once(':') {
         Some((m, a)) => (m.to_owned(), a.to_owned()),
         None => (tail.clone(), String::new()),
