@@ -1,92 +1,85 @@
-//! PLACEHOLDER — being written now; replaced by the real codec of this dialect.
-//! Every function below must keep its signature (see `crate::codec`).
+//! The OpenAI Responses (`/v1/responses`) codec: request, response, stream and error
+//! decode/encode against the canonical model, plus `envelope` (the request fields the gateway
+//! acts on itself). Wire shapes follow `src/openai/types/responses` of openai/openai-python.
+//! Owns only this dialect's conversion; knows nothing about HTTP, routing or storage.
+//!
+//! Conversion rules:
+//! - **System**: `instructions` and the `system`/`developer` messages before the first other
+//!   item ↔ `Request::system`; later ones ↔ `Role::System` messages (sent back as `system`
+//!   messages, which Responses accepts anywhere). Encoding joins the system texts with a blank
+//!   line into `instructions`.
+//! - **Input**: a string is one user message. Items: `message` (with or without `type`;
+//!   `input_text`/`output_text`/`refusal` → text, `input_image` with `image_url` → image (a
+//!   `data:` URL becomes a base64 image), `input_image` with only `file_id` and `input_file` are
+//!   dropped: the gateway cannot fetch OpenAI files for another upstream); `function_call`
+//!   {call_id, name, arguments} ↔ `ToolCall` (id = `call_id`); `function_call_output` {call_id,
+//!   output string or content list} ↔ `ToolResult` (name looked up from the earlier call);
+//!   `reasoning` {id, summary[], encrypted_content} ↔ `Reasoning` (text = summaries joined with
+//!   a blank line, `encrypted` with dialect OpenaiResponses, `id`). Consecutive assistant-side
+//!   items (reasoning, message, function calls) form one assistant message; consecutive outputs
+//!   one user message. Other item types (`item_reference`, built-in tool calls…) are dropped
+//!   (`openai_responses.input.<type>`).
+//! - **Encoding items**: assistant text → `message` with `output_text`; user text/images →
+//!   `input_text`/`input_image` (`detail` defaults to `auto`; base64 becomes a `data:` URL, so
+//!   every image source can be sent); tool results → `function_call_output` (a string when all
+//!   text; `is_error` has no field and is noted); reasoning → a `reasoning` item only when it
+//!   carries Responses `encrypted_content` (others are dropped: Responses cannot take foreign
+//!   reasoning back). Requests are stateless: `store: false`, with
+//!   `include: ["reasoning.encrypted_content"]` when reasoning is on or replayed.
+//! - **Tools**: function tools (top-level name/description/parameters/strict) ↔ `Tool`.
+//!   Built-in tools (`web_search`, `file_search`, `local_shell`, `custom`, `namespace`, …) are
+//!   dropped (`openai_responses.tools.<type>`). Encoding sends `strict: false` when the
+//!   canonical tool does not say, because Responses would otherwise make the tool strict and
+//!   reject schemas written for other dialects.
+//! - **tool_choice** `auto`/`none`/`required`/`{type: function, name}` ↔ canonical; other forms
+//!   (allowed_tools, hosted tools) are dropped. `parallel_tool_calls`, `max_output_tokens`,
+//!   `temperature`, `top_p`, `user`, `prompt_cache_key` map one to one. `top_k`, `stop`, `seed`
+//!   and the penalties have no Responses field (dropped when encoding).
+//! - **Reasoning**: `reasoning.effort` minimal/low/medium/high ↔ `effort` (`xhigh` → high,
+//!   noted; `none` ↔ `disabled`); `reasoning.summary` (any value) ↔ `include_thoughts: true`
+//!   (encoded as `auto`). Encoding a budget uses the canonical effort table; `disabled` is not
+//!   sent (older reasoning models reject `none`) and is noted.
+//! - **JSON**: `text.format` json_schema {name, schema, strict} / json_object / text ↔
+//!   `response_format`; `text.verbosity` is dropped.
+//! - **Gateway concerns**: `store`, `include` and `previous_response_id` have no canonical
+//!   field; read them with `envelope`. `previous_response_id` is also noted in `dropped`
+//!   (converting to another dialect loses the stored context). `metadata`, `service_tier`,
+//!   `client_metadata` (sent by Codex), `safety_identifier`, `truncation`, `background`,
+//!   `prompt`, `conversation`, `max_tool_calls`, `stream_options`, `top_logprobs`,
+//!   `prompt_cache_retention` are dropped with a note.
+//! - **Responses**: `output` items → content parts; `status` completed → end turn (tool use when
+//!   there are function calls), incomplete + `max_output_tokens` → max tokens, + `content_filter`
+//!   → content filter, failed/cancelled → `Other`. `usage` input_tokens (cached ones included) /
+//!   `input_tokens_details.cached_tokens` / output_tokens (reasoning included) /
+//!   `output_tokens_details.reasoning_tokens` map one to one. Encoding builds `resp_…` ids (the
+//!   gateway's id, else the upstream's, prefixed when needed) and item ids
+//!   `msg_/fc_/rs_<response id>_<output index>`; reasoning items carry `encrypted_content` only
+//!   when it came from a Responses upstream.
+//! - **Stream encoder** (what Codex CLI needs): `response.created`, `response.in_progress`
+//!   (status in_progress, empty output); per message `output_item.added`,
+//!   `content_part.added`, `output_text.delta`…, `output_text.done`, `content_part.done`,
+//!   `output_item.done`; per function call `output_item.added` (arguments ""),
+//!   `function_call_arguments.delta`…, `.done`, `output_item.done`; per reasoning item
+//!   `output_item.added`, `reasoning_summary_part.added`, `reasoning_summary_text.delta`…,
+//!   `reasoning_summary_text.done`, `reasoning_summary_part.done`, `output_item.done`; then
+//!   `response.completed` (or `response.incomplete` with `incomplete_details`, or
+//!   `response.failed` with `error` for a mid-stream error) with id, output and usage. Every
+//!   event has `type` and `sequence_number` from 0, plus `output_index`/`item_id`/
+//!   `content_index`/`summary_index` as the SDK types require; framing `event: <type>` +
+//!   `data: {…}`.
+//! - **Stream decoder**: the same events back to canonical; arguments or text that arrive only
+//!   in `output_item.done` are emitted from it; a reasoning item's `done` gives `ReasoningEnd`
+//!   with its encrypted content and id; several summary parts are joined with a blank line.
+//! - **Errors**: the OpenAI error shape, shared with `openai_chat`.
 
-use crate::canonical::{
-    ConvertError, EncodeOptions, ErrorInfo, Request, Response, ResponseOptions, StreamDecoder,
-    StreamEncoder, StreamEvent, Usage,
-};
+mod error;
+mod request;
+mod response;
+mod stream;
+pub mod types;
 
-fn unbuilt() -> ConvertError {
-    ConvertError::Unsupported("the openai_responses codec is not built yet".into())
-}
-
-/// Decodes a client request body of this dialect.
-pub fn decode_request(_body: &[u8]) -> Result<Request, ConvertError> {
-    Err(unbuilt())
-}
-
-/// Encodes a canonical request for an upstream of this dialect; names what it had to drop.
-pub fn encode_request(
-    _req: &Request,
-    _opts: &EncodeOptions,
-    _dropped: &mut Vec<String>,
-) -> Result<Vec<u8>, ConvertError> {
-    Err(unbuilt())
-}
-
-/// Decodes an upstream's whole (non-stream) response body.
-pub fn decode_response(_body: &[u8]) -> Result<Response, ConvertError> {
-    Err(unbuilt())
-}
-
-/// Encodes a canonical response for a client of this dialect.
-pub fn encode_response(_resp: &Response, _opts: &ResponseOptions) -> Vec<u8> {
-    Vec::new()
-}
-
-/// Reads only the usage of a whole response body (cheap; for same-dialect passthrough).
-pub fn usage_of_response(_body: &[u8]) -> Option<Usage> {
-    None
-}
-
-/// Reads usage from one stream event when it carries any (cheap prefilter; for passthrough).
-pub fn sniff_usage(_event: Option<&str>, _data: &str) -> Option<Usage> {
-    None
-}
-
-/// An error body of this dialect, decoded; `None` when the body is not this dialect's error shape.
-pub fn decode_error(_status: u16, _body: &[u8]) -> Option<ErrorInfo> {
-    None
-}
-
-/// Encodes an error in this dialect's shape.
-pub fn encode_error(_e: &ErrorInfo) -> Vec<u8> {
-    Vec::new()
-}
-
-/// Upstream stream → canonical events.
-#[derive(Debug, Default)]
-pub struct Decoder;
-
-impl Decoder {
-    pub fn new() -> Self {
-        Self
-    }
-}
-
-impl StreamDecoder for Decoder {
-    fn push(
-        &mut self,
-        _event: Option<&str>,
-        _data: &str,
-        _out: &mut Vec<StreamEvent>,
-    ) -> Result<(), ConvertError> {
-        Err(unbuilt())
-    }
-    fn finish(&mut self, _out: &mut Vec<StreamEvent>) {}
-}
-
-/// Canonical events → client stream bytes.
-#[derive(Debug, Default)]
-pub struct Encoder;
-
-impl Encoder {
-    pub fn new(_opts: &ResponseOptions) -> Self {
-        Self
-    }
-}
-
-impl StreamEncoder for Encoder {
-    fn push(&mut self, _event: &StreamEvent, _out: &mut Vec<u8>) {}
-    fn finish(&mut self, _out: &mut Vec<u8>) {}
-}
+pub use error::{decode_error, encode_error};
+pub use request::{decode_request, encode_request, envelope};
+pub use response::{decode_response, encode_response, sniff_usage, usage_of_response};
+pub use stream::{Decoder, Encoder};
+pub use types::Envelope;
