@@ -216,6 +216,8 @@ struct Invocation {
     args: Vec<String>,
     env: Vec<(String, String)>,
     home_files: Vec<(String, String)>,
+    /// The work dir to run in (a fresh temp dir when `None`).
+    work_dir: Option<PathBuf>,
 }
 
 struct RunResult {
@@ -254,6 +256,18 @@ impl RunResult {
 }
 
 impl Invocation {
+    /// Runs in `dir` instead of a fresh temp dir.
+    fn in_dir(mut self, dir: &Path) -> Self {
+        self.work_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// Adds arguments after the CLI's own.
+    fn with_args(mut self, extra: &[&str]) -> Self {
+        self.args.extend(extra.iter().map(|a| a.to_string()));
+        self
+    }
+
     /// Runs to completion in a fresh `HOME` and work dir (killed after `CLI_LIMIT`).
     async fn run(self) -> RunResult {
         tokio::task::spawn_blocking(move || self.run_blocking())
@@ -263,7 +277,11 @@ impl Invocation {
 
     fn run_blocking(self) -> RunResult {
         let home = tempfile::tempdir().unwrap();
-        let work = tempfile::tempdir().unwrap();
+        let fresh = tempfile::tempdir().unwrap();
+        let work = self
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| fresh.path().to_owned());
         for (rel, contents) in &self.home_files {
             let p = home.path().join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -298,7 +316,7 @@ impl Invocation {
             let v = v.replace("{HOME}", &home.path().to_string_lossy());
             cmd.env(k, v);
         }
-        cmd.current_dir(work.path())
+        cmd.current_dir(&work)
             .stdin(Stdio::null())
             .stdout(out.reopen().unwrap())
             .stderr(err.reopen().unwrap());
@@ -355,6 +373,7 @@ fn claude_code(program: PathBuf, origin: &str, key: &str, model: &str) -> Invoca
             ("DISABLE_ERROR_REPORTING", "1"),
         ]),
         home_files: vec![],
+        work_dir: None,
     }
 }
 
@@ -386,6 +405,7 @@ wire_api = "responses"
         args: vec!["exec".into(), "--skip-git-repo-check".into(), PROMPT.into()],
         env: owned(&[("CODEX_HOME", "{HOME}/.codex"), ("MODELGATE_API_KEY", key)]),
         home_files: vec![(".codex/config.toml".into(), config)],
+        work_dir: None,
     }
 }
 
@@ -407,6 +427,7 @@ fn gemini_cli(program: PathBuf, origin: &str, key: &str, model: &str) -> Invocat
             ("GEMINI_CLI_TRUST_WORKSPACE", "true"),
         ]),
         home_files: vec![(".gemini/settings.json".into(), settings.to_string())],
+        work_dir: None,
     }
 }
 
@@ -447,6 +468,7 @@ fn aider(program: PathBuf, base_url: &str, key: &str, model: &str) -> Invocation
             ".aider/caches/model_prices_and_context_window.json".into(),
             metadata.to_string(),
         )],
+        work_dir: None,
     }
 }
 
@@ -1052,6 +1074,140 @@ mod direct {
         assert!(carries_prompt(&r.json()));
     }
 
+    /// A work dir holding `notes.txt` with `SECRET`.
+    fn work_with_notes() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("notes.txt"), format!("{SECRET}\n")).unwrap();
+        d
+    }
+
+    const SECRET: &str = "The secret word is zebra-forty-two.";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn claude_code_runs_a_tool_call_from_the_mock() {
+        let Some(program) = Cli::ClaudeCode.installed() else {
+            return;
+        };
+        let work = work_with_notes();
+        let path = work.path().join("notes.txt").to_string_lossy().into_owned();
+        let up = DialectMock::anthropic()
+            .reply(Reply::tool_call("Read", json!({"file_path": path})).with_thinking("Read it."))
+            .default_reply(Reply::text(MOCK_TEXT))
+            .start()
+            .await;
+        let run = claude_code(program, &up.origin(), KEY, MODEL)
+            .with_args(&["--allowedTools", "Read"])
+            .in_dir(work.path())
+            .run()
+            .await;
+        run.assert_printed(MOCK_TEXT);
+        let gens = up.generation_requests();
+        assert!(gens.len() >= 2, "no follow-up request: {}", run.describe());
+        let follow = gens[1].json();
+        let last = follow["messages"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        let result = last["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["type"] == "tool_result")
+            .cloned()
+            .unwrap_or_else(|| panic!("no tool_result in {last}"));
+        assert_eq!(result["tool_use_id"], "toolu_mock_0001");
+        assert!(result.to_string().contains("zebra-forty-two"), "{result}");
+        // The assistant turn is sent back with the thinking block and its signature.
+        assert!(
+            follow
+                .to_string()
+                .contains(common::upstreams::MOCK_SIGNATURE)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codex_runs_a_tool_call_from_the_mock() {
+        let Some(program) = Cli::Codex.installed() else {
+            return;
+        };
+        let work = work_with_notes();
+        let up = DialectMock::responses()
+            .reply(
+                Reply::tool_call("exec_command", json!({"cmd": "cat notes.txt"}))
+                    .with_thinking("Look at the notes."),
+            )
+            .default_reply(Reply::text(MOCK_TEXT))
+            .start()
+            .await;
+        let run = codex(program, &up.base_url(), KEY, MODEL)
+            .in_dir(work.path())
+            .run()
+            .await;
+        run.assert_printed(MOCK_TEXT);
+        let gens = up.generation_requests();
+        assert!(gens.len() >= 2, "no follow-up request: {}", run.describe());
+        let follow = gens[1].json();
+        let output = follow["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["type"] == "function_call_output")
+            .cloned()
+            .unwrap_or_else(|| panic!("no function_call_output in {follow}"));
+        assert_eq!(output["call_id"], "call_mock_0001");
+        assert!(output.to_string().contains("zebra-forty-two"), "{output}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gemini_cli_runs_a_tool_call_from_the_mock() {
+        let Some(program) = Cli::Gemini.installed() else {
+            return;
+        };
+        let work = work_with_notes();
+        let up = DialectMock::gemini()
+            .reply(
+                Reply::tool_call("read_file", json!({"file_path": "notes.txt"}))
+                    .with_thinking("Read the notes."),
+            )
+            .default_reply(Reply::text(MOCK_TEXT))
+            .start()
+            .await;
+        let run = gemini_cli(program, &up.origin(), KEY, MODEL)
+            .in_dir(work.path())
+            .run()
+            .await;
+        run.assert_printed(MOCK_TEXT);
+        let gens = up.generation_requests();
+        assert!(gens.len() >= 2, "no follow-up request: {}", run.describe());
+        let follow = gens[1].json();
+        let last = follow["contents"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        let response = last["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p.get("functionResponse").is_some())
+            .cloned()
+            .unwrap_or_else(|| panic!("no functionResponse in {last}"));
+        assert_eq!(response["functionResponse"]["name"], "read_file");
+        assert!(
+            response.to_string().contains("zebra-forty-two"),
+            "{response}"
+        );
+        // The model turn goes back with its thought signature.
+        assert!(
+            follow
+                .to_string()
+                .contains(common::upstreams::MOCK_SIGNATURE)
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn aider_on_openai_chat_mock() {
         let Some(program) = Cli::Aider.installed() else {
@@ -1195,6 +1351,128 @@ mod gateway {
         let body = chats[0].json();
         assert_eq!(body["model"], UPSTREAM_MODEL);
         assert!(carries_prompt(&body), "{body}");
+    }
+
+    /// A work dir holding `notes.txt` with `SECRET`.
+    fn work_with_notes() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("notes.txt"), format!("{SECRET}\n")).unwrap();
+        d
+    }
+
+    const SECRET: &str = "The secret word is zebra-forty-two.";
+
+    /// The tool result in the follow-up request an upstream got, per upstream dialect:
+    /// Anthropic `tool_result` (answering `toolu_mock_0001`), Gemini `functionResponse`.
+    fn tool_result_in(up: &DialectMock, run: &RunResult, gw: &Gateway) -> Value {
+        let gens = up.generation_requests();
+        assert!(
+            gens.len() >= 2,
+            "upstream got no follow-up: {}",
+            describe(run, gw)
+        );
+        let follow = gens[1].json();
+        let found = match up.dialect() {
+            common::upstreams::Dialect::Anthropic => follow["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+                .find(|b| b["type"] == "tool_result" && b["tool_use_id"] == "toolu_mock_0001"),
+            common::upstreams::Dialect::Gemini => follow["contents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| c["parts"].as_array().cloned().unwrap_or_default())
+                .find(|p| p.get("functionResponse").is_some()),
+            common::upstreams::Dialect::Responses => follow["input"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["type"] == "function_call_output")
+                .cloned(),
+        };
+        let found = found.unwrap_or_else(|| panic!("no tool result upstream in {follow}"));
+        assert!(found.to_string().contains("zebra-forty-two"), "{found}");
+        found
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs modelgate's inbound POST /v1/messages (Anthropic ↔ Gemini tool calls)"]
+    async fn claude_code_tool_call_through_gateway_to_gemini() {
+        let Some(program) = Cli::ClaudeCode.installed() else {
+            return;
+        };
+        let work = work_with_notes();
+        let path = work.path().join("notes.txt").to_string_lossy().into_owned();
+        let up = DialectMock::gemini()
+            .reply(Reply::tool_call("Read", json!({"file_path": path})).with_thinking("Read it."))
+            .default_reply(Reply::text(MOCK_TEXT))
+            .require_key(UPSTREAM_KEY)
+            .start()
+            .await;
+        let (gw, key) = gateway_for("gemini", &up.base_url()).await;
+        let run = claude_code(program, &gw.base, &key, MODEL)
+            .with_args(&["--allowedTools", "Read"])
+            .in_dir(work.path())
+            .run()
+            .await;
+        assert_eq!(run.code, Some(0), "{}", describe(&run, &gw));
+        run.assert_printed(MOCK_TEXT);
+        let r = tool_result_in(&up, &run, &gw);
+        assert_eq!(r["functionResponse"]["name"], "Read");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs modelgate's inbound POST /v1/responses (Responses ↔ Anthropic tool calls)"]
+    async fn codex_tool_call_through_gateway_to_anthropic() {
+        let Some(program) = Cli::Codex.installed() else {
+            return;
+        };
+        let work = work_with_notes();
+        let up = DialectMock::anthropic()
+            .reply(Reply::tool_call(
+                "exec_command",
+                json!({"cmd": "cat notes.txt"}),
+            ))
+            .default_reply(Reply::text(MOCK_TEXT))
+            .require_key(UPSTREAM_KEY)
+            .start()
+            .await;
+        let (gw, key) = gateway_for("anthropic", &up.base_url()).await;
+        let run = codex(program, &gw.url("/v1"), &key, MODEL)
+            .in_dir(work.path())
+            .run()
+            .await;
+        assert_eq!(run.code, Some(0), "{}", describe(&run, &gw));
+        run.assert_printed(MOCK_TEXT);
+        tool_result_in(&up, &run, &gw);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs modelgate's inbound POST /v1beta/models/{m}:streamGenerateContent (Gemini ↔ Anthropic tool calls)"]
+    async fn gemini_cli_tool_call_through_gateway_to_anthropic() {
+        let Some(program) = Cli::Gemini.installed() else {
+            return;
+        };
+        let work = work_with_notes();
+        let up = DialectMock::anthropic()
+            .reply(Reply::tool_call(
+                "read_file",
+                json!({"file_path": "notes.txt"}),
+            ))
+            .default_reply(Reply::text(MOCK_TEXT))
+            .require_key(UPSTREAM_KEY)
+            .start()
+            .await;
+        let (gw, key) = gateway_for("anthropic", &up.base_url()).await;
+        let run = gemini_cli(program, &gw.base, &key, MODEL)
+            .in_dir(work.path())
+            .run()
+            .await;
+        assert_eq!(run.code, Some(0), "{}", describe(&run, &gw));
+        run.assert_printed(MOCK_TEXT);
+        tool_result_in(&up, &run, &gw);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
