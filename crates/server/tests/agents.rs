@@ -287,6 +287,7 @@ impl Invocation {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, contents).unwrap();
         }
+        std::fs::create_dir_all(home.path().join("tmp")).unwrap();
         let trap = NetTrap::start();
         let out = tempfile::NamedTempFile::new().unwrap();
         let err = tempfile::NamedTempFile::new().unwrap();
@@ -298,7 +299,7 @@ impl Invocation {
             .env("LANG", "C.UTF-8")
             .env("TERM", "dumb")
             .env("NO_COLOR", "1")
-            .env("TMPDIR", std::env::temp_dir());
+            .env("TMPDIR", home.path().join("tmp"));
         for var in [
             "HTTP_PROXY",
             "HTTPS_PROXY",
@@ -740,6 +741,82 @@ mod mocks {
         assert_eq!(anthropic.generation_requests().len(), 3);
         assert_eq!(responses.generation_requests().len(), 2);
         assert_eq!(gemini.generation_requests().len(), 2);
+    }
+
+    /// `fail_after` ends each dialect's stream with its own error event (and fails a
+    /// non-stream request with the overloaded status); `delayed` holds the answer back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mid_stream_errors_and_delays() {
+        common::init();
+        let words = "one two three four five";
+        let anthropic = DialectMock::anthropic()
+            .default_reply(Reply::text(words).fail_after(3, "Overloaded"))
+            .start()
+            .await;
+        let gemini = DialectMock::gemini()
+            .default_reply(Reply::text(words).fail_after(2, "The model is overloaded."))
+            .start()
+            .await;
+        let responses = DialectMock::responses()
+            .reply(Reply::text(words).fail_after(4, "boom"))
+            .reply(Reply::text("late").delayed(Duration::from_millis(300)))
+            .start()
+            .await;
+
+        let msg = json!({"model": "m", "max_tokens": 8, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+        let (s, body) = post(
+            &format!("{}/v1/messages", anthropic.base_url()),
+            &[],
+            msg.clone(),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let events = parse_sse(&body);
+        assert_eq!(events.len(), 4, "{body}");
+        assert_eq!(events[3].0.as_deref(), Some("error"));
+        assert_eq!(events[3].1["error"]["type"], "overloaded_error");
+        let mut ns = msg;
+        ns["stream"] = json!(false);
+        let (s, _) = post(&format!("{}/v1/messages", anthropic.base_url()), &[], ns).await;
+        assert_eq!(s, 529);
+
+        let g = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+        let url = format!(
+            "{}/v1beta/models/m:streamGenerateContent?alt=sse",
+            gemini.base_url()
+        );
+        let (s, body) = post(&url, &[], g.clone()).await;
+        assert_eq!(s, 200);
+        let chunks = parse_sse(&body);
+        assert_eq!(chunks.len(), 3, "{body}");
+        assert_eq!(chunks[2].1["error"]["status"], "UNAVAILABLE");
+        let (s, _) = post(
+            &format!("{}/v1beta/models/m:generateContent", gemini.base_url()),
+            &[],
+            g,
+        )
+        .await;
+        assert_eq!(s, 503);
+
+        let r = json!({"model": "m", "input": "hi", "stream": true});
+        let (s, body) = post(&format!("{}/responses", responses.base_url()), &[], r).await;
+        assert_eq!(s, 200);
+        let events = parse_sse(&body);
+        assert_eq!(events.len(), 5, "{body}");
+        let last = &events[4].1;
+        assert_eq!(last["type"], "response.failed");
+        assert_eq!(last["sequence_number"], 4);
+        assert_eq!(last["response"]["status"], "failed");
+        assert_eq!(last["response"]["error"]["message"], "boom");
+        let started = std::time::Instant::now();
+        let (s, _) = post(
+            &format!("{}/responses", responses.base_url()),
+            &[],
+            json!({"model": "m", "input": "hi"}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert!(started.elapsed() >= Duration::from_millis(300));
     }
 
     fn auth_map(pairs: &[(&str, &str)]) -> reqwest::header::HeaderMap {

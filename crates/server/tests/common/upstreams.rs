@@ -103,6 +103,9 @@ enum Outcome {
     /// Stream: this many SSE events, then the connection drops. Non-stream: the body
     /// breaks before any byte.
     BreakAfter(usize),
+    /// Stream: this many SSE events, then the dialect's in-stream error event, then a clean
+    /// end. Non-stream: the dialect's "overloaded" HTTP error (529 / 503 / 500).
+    FailAfter(usize, String),
 }
 
 /// One scripted answer: optional reasoning, optional text, optional tool call, and how it
@@ -113,6 +116,8 @@ pub struct Reply {
     pub thinking: Option<String>,
     pub text: Option<String>,
     pub tool_call: Option<(String, Value)>,
+    /// Wait this long before answering (headers included).
+    pub delay: Option<Duration>,
     outcome: Outcome,
 }
 
@@ -123,6 +128,7 @@ impl Reply {
             thinking: None,
             text: Some(t.into()),
             tool_call: None,
+            delay: None,
             outcome: Outcome::Complete,
         }
     }
@@ -134,6 +140,7 @@ impl Reply {
             thinking: None,
             text: None,
             tool_call: Some((name.into(), args)),
+            delay: None,
             outcome: Outcome::Complete,
         }
     }
@@ -146,6 +153,7 @@ impl Reply {
             thinking: None,
             text: None,
             tool_call: None,
+            delay: None,
             outcome: Outcome::Error(status, message.into()),
         }
     }
@@ -174,6 +182,22 @@ impl Reply {
     /// terminal event); a non-stream request gets a body that breaks at once.
     pub fn break_after(mut self, n: usize) -> Self {
         self.outcome = Outcome::BreakAfter(n);
+        self
+    }
+
+    /// A stream sends `n` SSE events, then the dialect's in-stream error and ends: Anthropic
+    /// `event: error` `{"type":"error","error":{"type":"overloaded_error",…}}`, Responses
+    /// `response.failed` (status `failed`, `error.code` `server_error`), Gemini a `data:`
+    /// line holding `{"error":{"code":503,…,"status":"UNAVAILABLE"}}`. A non-stream request
+    /// gets that dialect's overloaded HTTP error instead (529 / 500 / 503).
+    pub fn fail_after(mut self, n: usize, message: &str) -> Self {
+        self.outcome = Outcome::FailAfter(n, message.into());
+        self
+    }
+
+    /// Waits `d` before answering (e.g. to hit the gateway's upstream timeout).
+    pub fn delayed(mut self, d: Duration) -> Self {
+        self.delay = Some(d);
         self
     }
 }
@@ -525,9 +549,45 @@ fn json_pieces(s: &str) -> Vec<String> {
     out
 }
 
-/// Writes events as an SSE body (`event:` lines when named; `sep` ends each event). With
-/// `break_after`, only that many events go out, then the connection drops.
-fn sse_response(events: Vec<SseEvent>, sep: &'static str, break_after: Option<usize>) -> Response {
+/// Applies a reply's outcome to its full event list: `BreakAfter(n)` keeps `n` events and
+/// marks the stream broken; `FailAfter(n, msg)` keeps `n` and appends the dialect's error
+/// event. Returns the events and whether the connection must drop after them.
+fn shape_stream(d: Dialect, mut events: Vec<SseEvent>, reply: &Reply) -> (Vec<SseEvent>, bool) {
+    match &reply.outcome {
+        Outcome::BreakAfter(n) => {
+            events.truncate(*n);
+            (events, true)
+        }
+        Outcome::FailAfter(n, msg) => {
+            events.truncate(*n);
+            let e = match d {
+                Dialect::Anthropic => SseEvent {
+                    name: Some("error".into()),
+                    data: error_body(d, 529, msg),
+                },
+                Dialect::Gemini => SseEvent {
+                    name: None,
+                    data: error_body(d, 503, msg),
+                },
+                Dialect::Responses => {
+                    let mut r = responses_object("mock-model", "failed", vec![], Value::Null);
+                    r["error"] = json!({"code": "server_error", "message": msg});
+                    SseEvent {
+                        name: Some("response.failed".into()),
+                        data: json!({"type": "response.failed", "response": r, "sequence_number": *n}),
+                    }
+                }
+            };
+            events.push(e);
+            (events, false)
+        }
+        Outcome::Complete | Outcome::Error(..) => (events, false),
+    }
+}
+
+/// Writes events as an SSE body (`event:` lines when named; `sep` ends each event). When
+/// `broken`, the connection drops after the last event instead of ending cleanly.
+fn sse_response(events: Vec<SseEvent>, sep: &'static str, broken: bool) -> Response {
     let mut frames: Vec<Bytes> = vec![];
     for e in events {
         let mut s = String::new();
@@ -541,10 +601,6 @@ fn sse_response(events: Vec<SseEvent>, sep: &'static str, break_after: Option<us
         s.push_str(sep);
         frames.push(Bytes::from(s));
     }
-    if let Some(n) = break_after {
-        frames.truncate(n);
-    }
-    let broken = break_after.is_some();
     let stream = futures::stream::unfold(
         (frames.into_iter(), broken, false),
         |(mut it, broken, done)| async move {
@@ -592,16 +648,29 @@ async fn begin(state: &DialectState, req: Request) -> Result<(Recorded, Reply), 
         return Err(resp);
     }
     let reply = next_reply(state);
+    if let Some(d) = reply.delay {
+        tokio::time::sleep(d).await;
+    }
     if let Outcome::Error(status, msg) = &reply.outcome {
         return Err(error_response(state.dialect, *status, msg));
     }
     Ok((r, reply))
 }
 
-fn break_of(reply: &Reply) -> Option<usize> {
-    match reply.outcome {
-        Outcome::BreakAfter(n) => Some(n),
-        _ => None,
+/// The answer to a non-stream request whose reply does not complete: a broken body, or
+/// the dialect's overloaded error. `None` when the reply completes.
+fn non_stream_failure(d: Dialect, reply: &Reply) -> Option<Response> {
+    match &reply.outcome {
+        Outcome::BreakAfter(_) => Some(broken_body()),
+        Outcome::FailAfter(_, msg) => {
+            let status = match d {
+                Dialect::Anthropic => 529,
+                Dialect::Gemini => 503,
+                Dialect::Responses => 500,
+            };
+            Some(error_response(d, status, msg))
+        }
+        Outcome::Complete | Outcome::Error(..) => None,
     }
 }
 
@@ -743,14 +812,15 @@ async fn anthropic_messages(State(state): State<Arc<DialectState>>, req: Request
     let model = body["model"].as_str().unwrap_or("mock-model").to_owned();
     let u = *state.usage.lock().unwrap();
     if body["stream"].as_bool().unwrap_or(false) {
-        return sse_response(
+        let (events, broken) = shape_stream(
+            Dialect::Anthropic,
             anthropic_events(&model, &reply, &u),
-            "\n\n",
-            break_of(&reply),
+            &reply,
         );
+        return sse_response(events, "\n\n", broken);
     }
-    if break_of(&reply).is_some() {
-        return broken_body();
+    if let Some(resp) = non_stream_failure(Dialect::Anthropic, &reply) {
+        return resp;
     }
     let msg = anthropic_message(
         &model,
@@ -927,14 +997,12 @@ async fn gemini_model_call(State(state): State<Arc<DialectState>>, req: Request)
     };
     let u = *state.usage.lock().unwrap();
     if stream {
-        return sse_response(
-            gemini_events(&model, &reply, &u),
-            "\r\n\r\n",
-            break_of(&reply),
-        );
+        let (events, broken) =
+            shape_stream(Dialect::Gemini, gemini_events(&model, &reply, &u), &reply);
+        return sse_response(events, "\r\n\r\n", broken);
     }
-    if break_of(&reply).is_some() {
-        return broken_body();
+    if let Some(resp) = non_stream_failure(Dialect::Gemini, &reply) {
+        return resp;
     }
     axum::Json(gemini_chunk(
         &model,
@@ -1114,14 +1182,15 @@ async fn responses(State(state): State<Arc<DialectState>>, req: Request) -> Resp
     let model = body["model"].as_str().unwrap_or("mock-model").to_owned();
     let u = *state.usage.lock().unwrap();
     if body["stream"].as_bool().unwrap_or(false) {
-        return sse_response(
+        let (events, broken) = shape_stream(
+            Dialect::Responses,
             responses_events(&model, &reply, &u),
-            "\n\n",
-            break_of(&reply),
+            &reply,
         );
+        return sse_response(events, "\n\n", broken);
     }
-    if break_of(&reply).is_some() {
-        return broken_body();
+    if let Some(resp) = non_stream_failure(Dialect::Responses, &reply) {
+        return resp;
     }
     axum::Json(responses_object(
         &model,
