@@ -5,7 +5,8 @@
 //! requests only read it. Nothing here performs I/O after `load`.
 
 use modelgate_providers::failure::DEFAULT_RETRYABLE_STATUSES;
-use modelgate_providers::{ProviderKind, Target};
+use modelgate_formats::Dialect;
+use modelgate_providers::{Adapter, Provider, ProviderConfig, ProviderKind};
 use modelgate_store::{
     Database, ModelRecord, ProviderRecord, SecretBox, StoreError, UpstreamKeyRecord,
 };
@@ -57,7 +58,8 @@ pub struct ProviderEntry {
     pub id: String,
     pub name: String,
     pub kind: ProviderKind,
-    pub target: Target,
+    /// How calls to it are addressed and authenticated.
+    pub api: Provider,
     pub enabled: bool,
     pub weight: f64,
     pub keys: Vec<UpstreamKey>,
@@ -73,6 +75,11 @@ pub struct ProviderEntry {
 }
 
 impl ProviderEntry {
+    /// The dialects it speaks natively.
+    pub fn dialects(&self) -> &[Dialect] {
+        self.api.dialects()
+    }
+
     /// Usable keys in the order to try them: a weighted rotation starting point, then the rest.
     pub fn keys_in_order(&self) -> Vec<&UpstreamKey> {
         let usable: Vec<&UpstreamKey> = self.keys.iter().filter(|k| k.enabled).collect();
@@ -250,8 +257,25 @@ impl Catalogue {
                 .ok()
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| DEFAULT_RETRYABLE_STATUSES.to_vec());
+            let api = match Provider::new(&ProviderConfig {
+                kind,
+                base_url: p.base_url.clone(),
+                api_version: p.api_version.clone(),
+                extra_headers: headers,
+                extra_dialects: serde_json::from_str::<Vec<String>>(&p.dialects)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|d| d.parse().ok())
+                    .collect(),
+            }) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(provider = %p.name, error = %e, "skipping provider");
+                    continue;
+                }
+            };
             let entry = Arc::new(ProviderEntry {
-                target: Target::new(kind, &p.base_url, p.api_version.clone(), &headers),
+                api,
                 keys: keys_by_provider.remove(&p.id).unwrap_or_default(),
                 id: p.id,
                 name: p.name,
@@ -344,9 +368,26 @@ impl Catalogue {
                 .find_map(|m| {
                     self.by_id
                         .get(&m.provider_id)
-                        .filter(|p| p.enabled && crate::resolve::provider_visible(p, tenant))
+                        .filter(|p| p.enabled && provider_visible(p, tenant))
                 })
                 .map(|p| (name.as_str(), p.name.as_str()))
         })
+    }
+}
+
+/// Whether a provider can take data-plane traffic now (`passthrough`: for callers presenting
+/// their own upstream key).
+pub fn provider_usable(p: &ProviderEntry, passthrough: bool) -> bool {
+    p.enabled
+        && (passthrough || p.keys.iter().any(|k| k.enabled))
+        && (!passthrough || p.passthrough_auth)
+}
+
+/// Whether a caller of `tenant` may use a provider: shared providers serve everyone, a
+/// tenant's own providers serve only that tenant.
+pub fn provider_visible(p: &ProviderEntry, tenant: Option<&str>) -> bool {
+    match &p.tenant_id {
+        None => true,
+        Some(t) => tenant == Some(t.as_str()),
     }
 }

@@ -7,10 +7,18 @@
 //! mark after a 401/403, and QPS/RPM windows. Everything is in memory and lock-light; no
 //! request waits on I/O here.
 
-use std::collections::{HashMap, VecDeque};
+use moka::sync::Cache;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::clock::SharedClock;
+
+/// Most upstreams and keys whose live state is kept. The catalogue's own are far fewer; the
+/// bound only matters when clients make up names (discovery, `ALLOW_UNKNOWN_MODELS`): the
+/// least recently used state is then forgotten instead of growing without end.
+pub const MAX_TRACKED: u64 = 4096;
 
 /// Breaker and scoring parameters.
 #[derive(Debug, Clone)]
@@ -71,6 +79,7 @@ const ALPHA: f64 = 0.3;
 /// Live statistics of one upstream.
 #[derive(Debug)]
 pub struct UpstreamStats {
+    clock: SharedClock,
     pub in_flight: AtomicI64,
     pub requests: AtomicU64,
     pub successes: AtomicU64,
@@ -105,8 +114,10 @@ pub struct StatsView {
 }
 
 impl UpstreamStats {
-    fn new() -> Self {
+    fn new(clock: SharedClock) -> Self {
+        let now = clock.now();
         Self {
+            clock,
             in_flight: AtomicI64::new(0),
             requests: AtomicU64::new(0),
             successes: AtomicU64::new(0),
@@ -124,7 +135,7 @@ impl UpstreamStats {
                 trial_in_flight: false,
                 trial_at: None,
                 last_error: None,
-                last_change: Instant::now(),
+                last_change: now,
             }),
         }
     }
@@ -138,29 +149,30 @@ impl UpstreamStats {
     /// Whether the circuit lets a request through now; moves Open → HalfOpen after the
     /// cooldown and admits a single trial.
     pub fn admits(&self, s: &HealthSettings) -> bool {
+        let now = self.clock.now();
         let Ok(mut b) = self.breaker.lock() else {
             return true;
         };
         match b.state {
             Circuit::Closed => true,
             Circuit::Open => {
-                if b.opened_at.is_some_and(|t| t.elapsed() >= s.open_for) {
+                if b.opened_at.is_some_and(|t| now.saturating_duration_since(t) >= s.open_for) {
                     b.state = Circuit::HalfOpen;
                     b.trial_in_flight = true;
-                    b.trial_at = Some(Instant::now());
-                    b.last_change = Instant::now();
+                    b.trial_at = Some(now);
+                    b.last_change = now;
                     true
                 } else {
                     false
                 }
             }
             Circuit::HalfOpen => {
-                let stale = b.trial_at.is_none_or(|t| t.elapsed() >= s.open_for);
+                let stale = b.trial_at.is_none_or(|t| now.saturating_duration_since(t) >= s.open_for);
                 if b.trial_in_flight && !stale {
                     false
                 } else {
                     b.trial_in_flight = true;
-                    b.trial_at = Some(Instant::now());
+                    b.trial_at = Some(now);
                     true
                 }
             }
@@ -169,10 +181,11 @@ impl UpstreamStats {
 
     /// The circuit state without side effects (an expired Open reads as HalfOpen).
     pub fn circuit(&self, s: &HealthSettings) -> Circuit {
+        let now = self.clock.now();
         match self.breaker.lock() {
             Ok(b)
                 if b.state == Circuit::Open
-                    && b.opened_at.is_some_and(|t| t.elapsed() >= s.open_for) =>
+                    && b.opened_at.is_some_and(|t| now.saturating_duration_since(t) >= s.open_for) =>
             {
                 Circuit::HalfOpen
             }
@@ -183,6 +196,7 @@ impl UpstreamStats {
 
     /// Records a successful attempt with its latency (time to first token for streams).
     pub fn success(&self, latency: Duration) {
+        let now = self.clock.now();
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.successes.fetch_add(1, Ordering::Relaxed);
         let ms = latency.as_secs_f64() * 1000.0;
@@ -196,11 +210,11 @@ impl UpstreamStats {
         }
         if let Ok(mut b) = self.breaker.lock() {
             b.consecutive_failures = 0;
-            push_recent(&mut b.recent, true);
+            push_recent(&mut b.recent, true, now);
             if b.state != Circuit::Closed {
                 b.state = Circuit::Closed;
                 b.opened_at = None;
-                b.last_change = Instant::now();
+                b.last_change = now;
             }
             b.trial_in_flight = false;
         }
@@ -209,6 +223,7 @@ impl UpstreamStats {
     /// Records a failed attempt (connect error, timeout, 5xx, broken stream). Returns true
     /// when this failure opened the circuit.
     pub fn failure(&self, error: &str, latency: Duration, s: &HealthSettings) -> bool {
+        let now = self.clock.now();
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.failures.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut i) = self.inner.lock() {
@@ -225,8 +240,8 @@ impl UpstreamStats {
         };
         b.consecutive_failures += 1;
         b.last_error = Some(error.chars().take(300).collect());
-        push_recent(&mut b.recent, false);
-        prune(&mut b.recent, s.window);
+        push_recent(&mut b.recent, false, now);
+        prune(&mut b.recent, s.window, now);
         let total = b.recent.len() as u32;
         let errors = b.recent.iter().filter(|(_, ok)| !ok).count() as f64;
         let rate_trip =
@@ -237,24 +252,25 @@ impl UpstreamStats {
         b.trial_in_flight = false;
         if trip && b.state != Circuit::Open {
             b.state = Circuit::Open;
-            b.opened_at = Some(Instant::now());
-            b.last_change = Instant::now();
+            b.opened_at = Some(now);
+            b.last_change = now;
             return true;
         }
         if trip {
-            b.opened_at = Some(Instant::now());
+            b.opened_at = Some(now);
         }
         false
     }
 
     /// A good active probe: an open circuit may try again at once.
     pub fn probe_ok(&self) {
+        let now = self.clock.now();
         if let Ok(mut b) = self.breaker.lock()
             && b.state == Circuit::Open
         {
             b.state = Circuit::HalfOpen;
             b.trial_in_flight = false;
-            b.last_change = Instant::now();
+            b.last_change = now;
         }
     }
 
@@ -283,6 +299,7 @@ impl UpstreamStats {
     }
 
     pub fn view(&self, s: &HealthSettings) -> StatsView {
+        let now = self.clock.now();
         let (ewma, success_rate, mut samples) = match self.inner.lock() {
             Ok(i) => (
                 i.ewma_latency_ms,
@@ -298,7 +315,7 @@ impl UpstreamStats {
         };
         let (consecutive_failures, error_rate, last_error) = match self.breaker.lock() {
             Ok(mut b) => {
-                prune(&mut b.recent, s.window);
+                prune(&mut b.recent, s.window, now);
                 let total = b.recent.len().max(1) as f64;
                 let errs = b.recent.iter().filter(|(_, ok)| !ok).count() as f64;
                 (
@@ -331,15 +348,15 @@ impl UpstreamStats {
     }
 }
 
-fn push_recent(q: &mut VecDeque<(Instant, bool)>, ok: bool) {
+fn push_recent(q: &mut VecDeque<(Instant, bool)>, ok: bool, now: Instant) {
     if q.len() >= 1024 {
         q.pop_front();
     }
-    q.push_back((Instant::now(), ok));
+    q.push_back((now, ok));
 }
 
-fn prune(q: &mut VecDeque<(Instant, bool)>, window: Duration) {
-    while q.front().is_some_and(|(t, _)| t.elapsed() > window) {
+fn prune(q: &mut VecDeque<(Instant, bool)>, window: Duration, now: Instant) {
+    while q.front().is_some_and(|(t, _)| now.saturating_duration_since(*t) > window) {
         q.pop_front();
     }
 }
@@ -365,8 +382,9 @@ impl Drop for InFlight {
 }
 
 /// State of one upstream key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyState {
+    clock: SharedClock,
     cooldown_until: Mutex<Option<Instant>>,
     /// Set after a 401/403 from the upstream, with the reason; cleared when the key changes.
     invalid: Mutex<Option<String>>,
@@ -385,14 +403,24 @@ pub struct KeyView {
 }
 
 impl KeyState {
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            cooldown_until: Mutex::new(None),
+            invalid: Mutex::new(None),
+            sent: Mutex::new(VecDeque::new()),
+        }
+    }
+
     /// Whether the key may be used now under its QPS/RPM limits; if so, counts the use.
     pub fn try_acquire(&self, max_qps: Option<i64>, max_rpm: Option<i64>) -> bool {
+        let now = self.clock.now();
         if self.invalid.lock().map(|g| g.is_some()).unwrap_or(false) {
             return false;
         }
         if let Ok(mut c) = self.cooldown_until.lock() {
             match *c {
-                Some(t) if Instant::now() < t => return false,
+                Some(t) if now < t => return false,
                 Some(_) => *c = None,
                 None => {}
             }
@@ -402,7 +430,7 @@ impl KeyState {
         };
         while sent
             .front()
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
+            .is_some_and(|t| now.saturating_duration_since(*t) > Duration::from_secs(60))
         {
             sent.pop_front();
         }
@@ -415,21 +443,22 @@ impl KeyState {
             let last_second = sent
                 .iter()
                 .rev()
-                .take_while(|t| t.elapsed() < Duration::from_secs(1))
+                .take_while(|t| now.saturating_duration_since(**t) < Duration::from_secs(1))
                 .count() as i64;
             if last_second >= qps {
                 return false;
             }
         }
         if max_qps.is_some() || max_rpm.is_some() {
-            sent.push_back(Instant::now());
+            sent.push_back(now);
         }
         true
     }
 
     pub fn cool_down(&self, d: Duration) {
+        let now = self.clock.now();
         if let Ok(mut c) = self.cooldown_until.lock() {
-            *c = Some(Instant::now() + d);
+            *c = Some(now + d);
         }
     }
 
@@ -440,20 +469,21 @@ impl KeyState {
     }
 
     pub fn view(&self) -> KeyView {
+        let now = self.clock.now();
         let invalid = self.invalid.lock().ok().and_then(|g| g.clone());
         let remaining = self
             .cooldown_until
             .lock()
             .ok()
             .and_then(|g| *g)
-            .and_then(|t| t.checked_duration_since(Instant::now()))
+            .and_then(|t| t.checked_duration_since(now))
             .map(|d| d.as_millis() as u64);
         let recent = self
             .sent
             .lock()
             .map(|s| {
                 s.iter()
-                    .filter(|t| t.elapsed() < Duration::from_secs(60))
+                    .filter(|t| now.saturating_duration_since(**t) < Duration::from_secs(60))
                     .count()
             })
             .unwrap_or(0);
@@ -481,14 +511,16 @@ pub struct ProbeResult {
     pub error: Option<String>,
 }
 
-/// All live health state, keyed by stable ids (survives catalogue reloads).
-#[derive(Debug, Default)]
+/// All live health state, keyed by stable ids (survives catalogue reloads), bounded to
+/// `MAX_TRACKED` entries per map.
+#[derive(Debug)]
 pub struct HealthRegistry {
     pub settings: HealthSettings,
-    upstreams: RwLock<HashMap<String, Arc<UpstreamStats>>>,
+    clock: SharedClock,
+    upstreams: Cache<String, Arc<UpstreamStats>>,
     /// Keyed by key id + a hash of the secret, so a changed secret starts fresh.
-    keys: RwLock<HashMap<String, Arc<KeyState>>>,
-    probes: RwLock<HashMap<String, ProbeResult>>,
+    keys: Cache<String, Arc<KeyState>>,
+    probes: Cache<String, ProbeResult>,
 }
 
 /// The stats key of an upstream.
@@ -497,26 +529,24 @@ pub fn upstream_id(provider_id: &str, upstream_model: &str) -> String {
 }
 
 impl HealthRegistry {
-    pub fn new(settings: HealthSettings) -> Self {
+    pub fn new(settings: HealthSettings, clock: SharedClock) -> Self {
         Self {
             settings,
-            ..Default::default()
+            clock,
+            upstreams: Cache::new(MAX_TRACKED),
+            keys: Cache::new(MAX_TRACKED),
+            probes: Cache::new(MAX_TRACKED),
         }
     }
 
     pub fn upstream(&self, id: &str) -> Arc<UpstreamStats> {
-        if let Ok(m) = self.upstreams.read()
-            && let Some(s) = m.get(id)
-        {
-            return s.clone();
+        if let Some(s) = self.upstreams.get(id) {
+            return s;
         }
-        match self.upstreams.write() {
-            Ok(mut m) => m
-                .entry(id.to_owned())
-                .or_insert_with(|| Arc::new(UpstreamStats::new()))
-                .clone(),
-            Err(_) => Arc::new(UpstreamStats::new()),
-        }
+        self.upstreams
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(UpstreamStats::new(self.clock.clone())))
+            .into_value()
     }
 
     /// Stats of every upstream of a provider, with their upstream model names.
@@ -524,44 +554,37 @@ impl HealthRegistry {
         let prefix = format!("{provider_id}\u{1f}");
         let mut v: Vec<_> = self
             .upstreams
-            .read()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, s)| {
-                        k.strip_prefix(&prefix)
-                            .map(|model| (model.to_owned(), s.clone()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+            .iter()
+            .filter_map(|(k, s)| k.strip_prefix(&prefix).map(|model| (model.to_owned(), s)))
+            .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
 
     pub fn key(&self, key_id: &str, secret: &str) -> Arc<KeyState> {
         let id = format!("{key_id}:{:x}", fxhash(secret));
-        if let Ok(m) = self.keys.read()
-            && let Some(s) = m.get(&id)
-        {
-            return s.clone();
+        if let Some(s) = self.keys.get(&id) {
+            return s;
         }
-        match self.keys.write() {
-            Ok(mut m) => m.entry(id).or_default().clone(),
-            Err(_) => Arc::new(KeyState::default()),
-        }
+        self.keys
+            .entry(id)
+            .or_insert_with(|| Arc::new(KeyState::new(self.clock.clone())))
+            .into_value()
     }
 
     pub fn set_probe(&self, provider_id: &str, r: ProbeResult) {
-        if let Ok(mut m) = self.probes.write() {
-            m.insert(provider_id.to_owned(), r);
-        }
+        self.probes.insert(provider_id.to_owned(), r);
     }
 
     pub fn probe(&self, provider_id: &str) -> Option<ProbeResult> {
-        self.probes
-            .read()
-            .ok()
-            .and_then(|m| m.get(provider_id).cloned())
+        self.probes.get(provider_id)
+    }
+
+    /// How many upstreams and keys have live state (for tests and metrics).
+    pub fn tracked(&self) -> (u64, u64) {
+        self.upstreams.run_pending_tasks();
+        self.keys.run_pending_tasks();
+        (self.upstreams.entry_count(), self.keys.entry_count())
     }
 }
 
@@ -575,6 +598,11 @@ fn fxhash(s: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+
+    fn stats(c: &Arc<ManualClock>) -> UpstreamStats {
+        UpstreamStats::new(c.clone())
+    }
 
     fn fast() -> HealthSettings {
         HealthSettings {
@@ -587,7 +615,8 @@ mod tests {
     #[test]
     fn breaker_opens_half_opens_and_closes() {
         let s = fast();
-        let u = UpstreamStats::new();
+        let c = ManualClock::new();
+        let u = stats(&c);
         assert!(u.admits(&s));
         assert!(!u.failure("x", Duration::from_millis(5), &s));
         assert!(!u.failure("x", Duration::from_millis(5), &s));
@@ -596,7 +625,7 @@ mod tests {
             "third consecutive failure opens"
         );
         assert!(!u.admits(&s));
-        std::thread::sleep(Duration::from_millis(60));
+        c.advance(Duration::from_millis(60));
         assert!(u.admits(&s), "half-open trial after cooldown");
         assert!(!u.admits(&s), "only one trial at a time");
         u.success(Duration::from_millis(5));
@@ -607,7 +636,8 @@ mod tests {
     #[test]
     fn a_single_error_disables_nothing() {
         let s = HealthSettings::default();
-        let u = UpstreamStats::new();
+        let c = ManualClock::new();
+        let u = stats(&c);
         u.success(Duration::from_millis(1));
         u.failure("x", Duration::from_millis(1), &s);
         assert!(u.admits(&s));
@@ -617,15 +647,16 @@ mod tests {
     #[test]
     fn an_abandoned_trial_expires() {
         let s = fast();
-        let u = UpstreamStats::new();
+        let c = ManualClock::new();
+        let u = stats(&c);
         for _ in 0..3 {
             u.failure("x", Duration::from_millis(1), &s);
         }
-        std::thread::sleep(Duration::from_millis(60));
+        c.advance(Duration::from_millis(60));
         assert!(u.admits(&s), "trial admitted");
         assert!(!u.admits(&s), "one trial at a time");
         // The trial's request is dropped: no success, failure or release ever comes.
-        std::thread::sleep(Duration::from_millis(60));
+        c.advance(Duration::from_millis(60));
         assert!(u.admits(&s), "a new trial after open_for");
         u.success(Duration::from_millis(1));
         assert_eq!(u.circuit(&s), Circuit::Closed);
@@ -634,11 +665,12 @@ mod tests {
     #[test]
     fn failed_trial_reopens() {
         let s = fast();
-        let u = UpstreamStats::new();
+        let c = ManualClock::new();
+        let u = stats(&c);
         for _ in 0..3 {
             u.failure("x", Duration::from_millis(1), &s);
         }
-        std::thread::sleep(Duration::from_millis(60));
+        c.advance(Duration::from_millis(60));
         assert!(u.admits(&s));
         u.failure("x", Duration::from_millis(1), &s);
         assert_eq!(u.circuit(&s), Circuit::Open);
@@ -646,20 +678,45 @@ mod tests {
 
     #[test]
     fn key_limits_and_cooldown() {
-        let k = KeyState::default();
+        let c = ManualClock::new();
+        let k = KeyState::new(c.clone());
         assert!(k.try_acquire(Some(2), None));
         assert!(k.try_acquire(Some(2), None));
         assert!(
             !k.try_acquire(Some(2), None),
             "third in the same second exceeds max_qps"
         );
-        let k = KeyState::default();
+        let k = KeyState::new(c.clone());
         k.cool_down(Duration::from_millis(30));
         assert!(!k.try_acquire(None, None));
-        std::thread::sleep(Duration::from_millis(40));
+        c.advance(Duration::from_millis(40));
         assert!(k.try_acquire(None, None));
         k.mark_invalid("401".into());
         assert!(!k.try_acquire(None, None));
         assert_eq!(k.view().state, "invalid");
+    }
+
+    #[test]
+    fn qps_window_moves_with_the_clock() {
+        let c = ManualClock::new();
+        let k = KeyState::new(c.clone());
+        assert!(k.try_acquire(Some(1), Some(2)));
+        assert!(!k.try_acquire(Some(1), Some(2)), "second in the same second");
+        c.advance(Duration::from_millis(1001));
+        assert!(k.try_acquire(Some(1), Some(2)));
+        c.advance(Duration::from_millis(1001));
+        assert!(!k.try_acquire(Some(1), Some(2)), "max_rpm 2 reached within the minute");
+        c.advance(Duration::from_secs(60));
+        assert!(k.try_acquire(Some(1), Some(2)));
+    }
+
+    #[test]
+    fn registry_is_bounded() {
+        let r = HealthRegistry::new(HealthSettings::default(), ManualClock::new());
+        for i in 0..(MAX_TRACKED * 3) {
+            r.upstream(&upstream_id("p", &format!("m{i}")));
+        }
+        let (ups, _) = r.tracked();
+        assert!(ups <= MAX_TRACKED + MAX_TRACKED / 10, "{ups}");
     }
 }

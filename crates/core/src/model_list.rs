@@ -3,8 +3,8 @@
 
 use crate::catalogue::ProviderEntry;
 use futures::FutureExt;
+use modelgate_providers::{Adapter, ClientHints, Operation};
 use moka::future::Cache;
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,27 +12,15 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct ModelDirectory {
     cache: Cache<String, Arc<Vec<String>>>,
-    client: reqwest::Client,
-}
-
-#[derive(Deserialize)]
-struct ModelsPage {
-    data: Vec<ModelItem>,
-}
-
-#[derive(Deserialize)]
-struct ModelItem {
-    id: String,
 }
 
 impl ModelDirectory {
-    pub fn new(client: reqwest::Client, ttl: Duration) -> Self {
+    pub fn new(ttl: Duration) -> Self {
         Self {
             cache: Cache::builder()
                 .time_to_live(ttl)
                 .max_capacity(1_000)
                 .build(),
-            client,
         }
     }
 
@@ -40,12 +28,8 @@ impl ModelDirectory {
     /// like successes so a dead provider is not asked on every request).
     pub async fn models_of(&self, p: &Arc<ProviderEntry>) -> Arc<Vec<String>> {
         let p2 = p.clone();
-        let client = self.client.clone();
         self.cache
-            .get_with(
-                p.id.clone(),
-                async move { Arc::new(fetch(&client, &p2).await) },
-            )
+            .get_with(p.id.clone(), async move { Arc::new(fetch(&p2).await) })
             .await
     }
 
@@ -60,30 +44,39 @@ impl ModelDirectory {
     }
 }
 
-async fn fetch(client: &reqwest::Client, p: &ProviderEntry) -> Vec<String> {
+/// Lists a provider's models with its first enabled key (bounded in time and size).
+pub async fn fetch(p: &ProviderEntry) -> Vec<String> {
     let Some(key) = p.keys.iter().find(|k| k.enabled) else {
         return vec![];
     };
-    let url = p.target.url("models", None);
-    let req = p
-        .target
-        .authorize(client.get(&url), &key.secret)
-        .timeout(p.timeout.min(Duration::from_secs(10)));
-    match req.send().await {
-        Ok(resp) if resp.status().is_success() => match resp.json::<ModelsPage>().await {
-            Ok(page) => page.data.into_iter().map(|m| m.id).collect(),
-            Err(e) => {
-                tracing::warn!(provider = %p.name, error = %e, "provider model list is not OpenAI-shaped");
-                vec![]
-            }
-        },
-        Ok(resp) => {
-            tracing::warn!(provider = %p.name, status = resp.status().as_u16(), "provider model list failed");
-            vec![]
-        }
+    match list(p, &key.secret).await {
+        Ok(models) => models,
         Err(e) => {
-            tracing::warn!(provider = %p.name, error = %e, "provider model list unreachable");
+            tracing::warn!(provider = %p.name, error = %e, "provider model list failed");
             vec![]
         }
     }
+}
+
+/// Calls a provider's model list with a key.
+pub async fn list(p: &ProviderEntry, secret: &str) -> Result<Vec<String>, String> {
+    let url = p
+        .api
+        .url(Operation::Models, "")
+        .map_err(|e| e.to_string())?;
+    let client = crate::clients::for_connect_timeout(p.connect_timeout).map_err(|e| e.to_string())?;
+    let timeout = p.timeout.min(Duration::from_secs(10));
+    let req = p
+        .api
+        .authorize(client.get(url), secret, &ClientHints::default())
+        .timeout(timeout);
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = crate::relay::read_body(resp, timeout, 8 * 1024 * 1024)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("the provider answered {}", status.as_u16()));
+    }
+    Ok(p.api.parse_models(&body))
 }

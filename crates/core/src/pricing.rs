@@ -1,6 +1,6 @@
 //! Model pricing and the cost of a request, in exact decimal arithmetic.
 
-use modelgate_formats::openai::Usage;
+use modelgate_formats::canonical::Usage;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -59,13 +59,13 @@ impl Pricing {
     /// price when one is set, otherwise at the input price.
     pub fn cost(&self, usage: &Usage) -> Decimal {
         let million = Decimal::from(1_000_000u32);
-        let cached = usage.cached_tokens().min(usage.prompt_tokens);
-        let uncached = usage.prompt_tokens - cached;
+        let cached = usage.cache_read_tokens.min(usage.input_tokens);
+        let uncached = usage.input_tokens - cached;
         let input = self.input.unwrap_or_default();
         let cached_price = self.cached_input.unwrap_or(input);
         let mut cost = Decimal::from(uncached) * input
             + Decimal::from(cached) * cached_price
-            + Decimal::from(usage.completion_tokens) * self.output.unwrap_or_default();
+            + Decimal::from(usage.output_tokens) * self.output.unwrap_or_default();
         cost /= million;
         cost += self.per_request.unwrap_or_default();
         cost.normalize()
@@ -113,18 +113,16 @@ mod opt_decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modelgate_formats::openai::PromptTokensDetails;
     use std::str::FromStr;
 
     #[test]
     fn exact_cost() {
         let p = Pricing::parse(r#"{"input": 2.5, "output": "10", "cached_input": 1.25}"#).unwrap();
         let u = Usage {
-            prompt_tokens: 1000,
-            completion_tokens: 500,
-            total_tokens: 1500,
-            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: 200 }),
-            completion_tokens_details: None,
+            input_tokens: 1000,
+            output_tokens: 500,
+            cache_read_tokens: 200,
+            ..Default::default()
         };
         // 800*2.5 + 200*1.25 + 500*10 = 2000 + 250 + 5000 = 7250 / 1e6
         assert_eq!(p.cost(&u), Decimal::from_str("0.00725").unwrap());

@@ -1,199 +1,185 @@
-//! Relaying upstream streams to the client.
+//! Reading upstream bodies: whole bodies with a size cap, and SSE streams event by event with
+//! an idle timeout.
 //!
-//! `open_sse` reads an upstream SSE response up to its first data event (so a stream that
-//! fails before any content can still fail over), then returns a stream that forwards each
-//! event as soon as it is complete: usage is read from whichever chunk carries it, the
-//! usage-only chunk the gateway asked for on the client's behalf is dropped, and a stream that
-//! breaks or ends without `[DONE]` is closed with an SSE error event. Dropping the returned
-//! stream (client gone) drops the upstream response, which cancels the upstream call, and
-//! settles the request as `499`.
-//!
-//! `bytes_stream` forwards a non-SSE body (passthrough endpoints) unchanged.
+//! `prime` reads a stream up to its first data event so that a stream that fails, times out or
+//! reports an error before any content can still fail over; what it read is kept and replayed.
+//! Owns no client-side encoding (that is `respond`) and no bookkeeping (that is `settle`).
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::stream::{BoxStream, StreamExt};
-use modelgate_formats::openai::{Usage, usage_of_chunk};
-use modelgate_formats::sse::{SseEvent, SseSplitter, data_event};
+use modelgate_formats::sse::{SseEvent, SseSplitter};
 use modelgate_providers::UpstreamFailure;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::dispatch::Settle;
-use crate::gateway::Gateway;
-use crate::health::{HealthRegistry, InFlight, UpstreamStats};
-use std::sync::Arc;
+/// Largest whole (non-stream) upstream body read; a larger one is a failed attempt.
+pub const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
-/// Where a session's streamed answer is stored.
-pub struct Capture {
-    pub sessions: Arc<Gateway>,
-    pub session: String,
-    /// The caller that owns the context.
-    pub owner: String,
+type ByteStream = BoxStream<'static, reqwest::Result<Bytes>>;
+
+/// Reads a whole body, failing when it exceeds `limit` or stays idle past `timeout`.
+pub async fn read_body(
+    resp: reqwest::Response,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Bytes, UpstreamFailure> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > limit as u64)
+    {
+        return Err(UpstreamFailure::Broken(format!(
+            "the upstream body is larger than {limit} bytes"
+        )));
+    }
+    let mut stream = resp.bytes_stream();
+    let mut first: Option<Bytes> = None;
+    let mut buf: Option<BytesMut> = None;
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| UpstreamFailure::from_reqwest(&e, timeout))?;
+            let have = first.as_ref().map_or(0, Bytes::len) + buf.as_ref().map_or(0, BytesMut::len);
+            if have + chunk.len() > limit {
+                return Err(UpstreamFailure::Broken(format!(
+                    "the upstream body is larger than {limit} bytes"
+                )));
+            }
+            match (&mut first, &mut buf) {
+                (None, None) => first = Some(chunk),
+                (Some(f), None) => {
+                    let mut b = BytesMut::with_capacity(f.len() + chunk.len());
+                    b.extend_from_slice(f);
+                    b.extend_from_slice(&chunk);
+                    first = None;
+                    buf = Some(b);
+                }
+                (_, Some(b)) => b.extend_from_slice(&chunk),
+            }
+        }
+        Ok::<(), UpstreamFailure>(())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => return Err(UpstreamFailure::Timeout(timeout)),
+        Ok(Err(f)) => return Err(f),
+        Ok(Ok(())) => {}
+    }
+    Ok(match (first, buf) {
+        (_, Some(b)) => b.freeze(),
+        (Some(f), None) => f,
+        (None, None) => Bytes::new(),
+    })
 }
 
-/// What a relay carries besides the stream: the in-flight guard (held until the stream ends),
-/// the upstream's stats (a break mid-stream counts as a failure), and session capture.
-#[derive(Default)]
-pub struct RelayExtras {
-    pub in_flight: Option<InFlight>,
-    pub stats: Option<(Arc<UpstreamStats>, Arc<HealthRegistry>)>,
-    pub capture: Option<Capture>,
-}
-
-/// Most text kept from a streamed answer for the session context.
-const CAPTURE_LIMIT: usize = 64 * 1024;
-
-/// Body stream handed to the HTTP layer.
-pub type ClientStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
-
-type Upstream = BoxStream<'static, reqwest::Result<Bytes>>;
-
-struct Relay {
-    upstream: Upstream,
-    splitter: SseSplitter,
-    queue: VecDeque<Bytes>,
-    idle_timeout: Duration,
-    strip_usage_chunk: bool,
-    saw_done: bool,
-    usage: Option<Usage>,
-    first_content_at: Option<Instant>,
-    settle: Option<Settle>,
-    ended: bool,
-    extras: RelayExtras,
-    captured: String,
-}
-
-enum Step {
-    /// More events are queued (or none were complete yet).
-    Progress,
+/// One step of reading a stream.
+pub enum Step {
+    /// A complete event block (including its blank line).
+    Event(Bytes),
     /// The upstream ended cleanly.
     End,
     Failed(UpstreamFailure),
 }
 
-impl Relay {
-    async fn pull(&mut self) -> Step {
-        match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
-            Err(_) => Step::Failed(UpstreamFailure::Timeout(self.idle_timeout)),
-            Ok(None) => Step::End,
-            Ok(Some(Err(e))) => Step::Failed(UpstreamFailure::from_reqwest(&e, self.idle_timeout)),
-            Ok(Some(Ok(chunk))) => {
-                if let Err(e) = self.splitter.push(&chunk) {
-                    return Step::Failed(UpstreamFailure::Broken(e.to_string()));
-                }
-                while let Some(block) = self.splitter.next_event() {
-                    if let Some(b) = self.inspect(block) {
-                        self.queue.push_back(b);
+/// An upstream SSE stream, read event by event.
+pub struct Events {
+    upstream: ByteStream,
+    splitter: SseSplitter,
+    queue: VecDeque<Bytes>,
+    idle_timeout: Duration,
+    ended: bool,
+}
+
+impl Events {
+    pub fn new(resp: reqwest::Response, idle_timeout: Duration) -> Self {
+        Self {
+            upstream: resp.bytes_stream().boxed(),
+            splitter: SseSplitter::new(),
+            queue: VecDeque::new(),
+            idle_timeout,
+            ended: false,
+        }
+    }
+
+    /// The next event block, the end, or a failure (idle timeout, broken connection, an event
+    /// larger than the SSE limit).
+    pub async fn next(&mut self) -> Step {
+        loop {
+            if let Some(b) = self.queue.pop_front() {
+                return Step::Event(b);
+            }
+            if self.ended {
+                return Step::End;
+            }
+            match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
+                Err(_) => return Step::Failed(UpstreamFailure::Timeout(self.idle_timeout)),
+                Ok(None) => {
+                    self.ended = true;
+                    if let Some(rest) = self.splitter.take_rest() {
+                        self.queue.push_back(rest);
                     }
                 }
-                Step::Progress
+                Ok(Some(Err(e))) => {
+                    return Step::Failed(UpstreamFailure::from_reqwest(&e, self.idle_timeout));
+                }
+                Ok(Some(Ok(chunk))) => {
+                    if let Err(e) = self.splitter.push(&chunk) {
+                        return Step::Failed(UpstreamFailure::Broken(e.to_string()));
+                    }
+                    while let Some(block) = self.splitter.next_event() {
+                        self.queue.push_back(block);
+                    }
+                }
             }
         }
     }
 
-    /// Reads what the gateway needs from one event; returns it unless it must be dropped.
-    fn inspect(&mut self, block: Bytes) -> Option<Bytes> {
-        let ev = SseEvent::parse(&block);
-        let Some(data) = ev.data.as_deref() else {
-            return Some(block); // comment or keep-alive: forwarded, harmless
-        };
-        let data = data.trim();
-        if data == "[DONE]" {
-            self.saw_done = true;
-            return Some(block);
-        }
-        if let Some(cu) = usage_of_chunk(data.as_bytes())
-            && let Some(u) = cu.usage
-        {
-            self.usage = Some(u);
-            if self.strip_usage_chunk && !cu.has_choices {
-                return None;
-            }
-        }
-        if self.first_content_at.is_none() {
-            self.first_content_at = Some(Instant::now());
-        }
-        if self.extras.capture.is_some() && self.captured.len() < CAPTURE_LIMIT {
-            #[derive(serde::Deserialize)]
-            struct Chunk {
-                #[serde(default)]
-                choices: Vec<Choice>,
-            }
-            #[derive(serde::Deserialize)]
-            struct Choice {
-                #[serde(default)]
-                delta: Option<Delta>,
-            }
-            #[derive(serde::Deserialize)]
-            struct Delta {
-                #[serde(default)]
-                content: Option<String>,
-            }
-            if let Ok(c) = serde_json::from_str::<Chunk>(data)
-                && let Some(text) = c
-                    .choices
-                    .first()
-                    .and_then(|ch| ch.delta.as_ref())
-                    .and_then(|d| d.content.as_deref())
-            {
-                self.captured.push_str(text);
-            }
-        }
-        Some(block)
-    }
-
-    fn finish(&mut self, status: u16, error: Option<String>) {
-        if let Some(s) = self.settle.take() {
-            s.finish(status, self.usage, error, self.first_content_at);
-        }
-        if status == 200
-            && let Some(c) = self.extras.capture.take()
-        {
-            let text = std::mem::take(&mut self.captured);
-            c.sessions.sessions.append(
-                &c.session,
-                &c.owner,
-                vec![("assistant".into(), serde_json::Value::String(text))],
-            );
-        }
-        self.extras.in_flight = None;
-    }
-
-    fn fail(&mut self, failure: &UpstreamFailure) -> Bytes {
-        if let Some((stats, reg)) = &self.extras.stats {
-            stats.failure(&failure.to_string(), Duration::ZERO, &reg.settings);
-        }
-        let msg = format!("upstream stream failed: {failure}");
-        self.finish(failure.client_status(), Some(msg.clone()));
-        self.ended = true;
-        error_event(&msg, "stream_broken")
+    /// Puts already-read events back in front, in order.
+    fn unread(&mut self, mut blocks: VecDeque<Bytes>) {
+        blocks.append(&mut self.queue);
+        self.queue = blocks;
     }
 }
 
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if self.settle.is_some() {
-            self.finish(499, Some("client closed the stream".into()));
+/// Reads a stream up to its first data event. Fails (so the caller can fail over) if the
+/// upstream breaks, times out, ends or reports an error before it.
+pub async fn prime(mut events: Events) -> Result<Events, UpstreamFailure> {
+    let mut seen = VecDeque::new();
+    loop {
+        match events.next().await {
+            Step::Event(block) => {
+                let ev = SseEvent::parse(&block);
+                let Some(data) = ev.data.as_deref() else {
+                    seen.push_back(block); // a comment or keep-alive: kept and forwarded
+                    continue;
+                };
+                if let Some(err) = error_report(ev.event, data) {
+                    return Err(UpstreamFailure::Broken(format!(
+                        "the upstream reported an error before any content: {err}"
+                    )));
+                }
+                seen.push_back(block);
+                events.unread(seen);
+                return Ok(events);
+            }
+            Step::End => {
+                return Err(UpstreamFailure::Broken(
+                    "the stream ended before its first event".into(),
+                ));
+            }
+            Step::Failed(f) => return Err(f),
         }
     }
 }
 
-/// The SSE error event sent when a stream cannot be completed.
-pub fn error_event(message: &str, code: &str) -> Bytes {
-    let body = serde_json::json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": code}});
-    data_event(&body.to_string())
-}
-
-/// Whether a first event is an error report rather than content.
-fn is_error_event(block: &[u8]) -> Option<String> {
-    let ev = SseEvent::parse(block);
-    let data = ev.data.as_deref()?.trim();
-    if ev.event == Some("error") {
-        return Some(data.to_owned());
+/// Whether an event is an error report rather than content: an `error` event, or data whose
+/// top level is `{"error": …}` (OpenAI, Gemini) or `{"type":"error"}` (Anthropic).
+pub fn error_report(event: Option<&str>, data: &str) -> Option<String> {
+    let data = data.trim();
+    if event == Some("error") {
+        return Some(data.chars().take(2000).collect());
     }
     if memchr::memmem::find(data.as_bytes(), b"\"error\"").is_some() {
         #[derive(serde::Deserialize)]
         struct E {
+            #[serde(default)]
             error: serde_json::Value,
         }
         if let Ok(e) = serde_json::from_str::<E>(data)
@@ -203,144 +189,4 @@ fn is_error_event(block: &[u8]) -> Option<String> {
         }
     }
     None
-}
-
-/// Opens an SSE relay. Fails (so the caller can fail over) if the upstream breaks, times out
-/// or reports an error before its first data event.
-pub async fn open_sse(
-    resp: reqwest::Response,
-    idle_timeout: Duration,
-    strip_usage_chunk: bool,
-    settle: Settle,
-    extras: RelayExtras,
-) -> Result<ClientStream, (UpstreamFailure, Settle)> {
-    let mut relay = Relay {
-        upstream: resp.bytes_stream().boxed(),
-        splitter: SseSplitter::new(),
-        queue: VecDeque::new(),
-        idle_timeout,
-        strip_usage_chunk,
-        saw_done: false,
-        usage: None,
-        first_content_at: None,
-        settle: Some(settle),
-        ended: false,
-        extras,
-        captured: String::new(),
-    };
-    // Read until the first data event (comments and pings before it are kept and forwarded).
-    loop {
-        let has_data = relay
-            .queue
-            .iter()
-            .any(|b| SseEvent::parse(b).data.is_some());
-        if has_data || relay.saw_done {
-            break;
-        }
-        let failure = match relay.pull().await {
-            Step::Progress => continue,
-            Step::End => UpstreamFailure::Broken("the stream ended before its first event".into()),
-            Step::Failed(f) => f,
-        };
-        let settle = relay.settle.take();
-        return Err((failure, settle.unwrap_or_else(Settle::detached)));
-    }
-    if let Some(first) = relay
-        .queue
-        .iter()
-        .find(|b| SseEvent::parse(b).data.is_some())
-        && let Some(err) = is_error_event(first)
-    {
-        let settle = relay.settle.take();
-        return Err((
-            UpstreamFailure::Broken(format!(
-                "the upstream reported an error before any content: {err}"
-            )),
-            settle.unwrap_or_else(Settle::detached),
-        ));
-    }
-    let stream = futures::stream::unfold(relay, |mut r| async move {
-        loop {
-            if let Some(b) = r.queue.pop_front() {
-                return Some((Ok(b), r));
-            }
-            if r.ended {
-                return None;
-            }
-            match r.pull().await {
-                Step::Progress => continue,
-                Step::End => {
-                    r.ended = true;
-                    if r.saw_done {
-                        r.finish(200, None);
-                        return None;
-                    }
-                    let f = UpstreamFailure::Broken("the stream ended without [DONE]".into());
-                    let ev = r.fail(&f);
-                    return Some((Ok(ev), r));
-                }
-                Step::Failed(f) => {
-                    let ev = r.fail(&f);
-                    return Some((Ok(ev), r));
-                }
-            }
-        }
-    });
-    Ok(stream.boxed())
-}
-
-struct BytesRelay {
-    upstream: Upstream,
-    settle: Option<Settle>,
-    status: u16,
-    first_at: Option<Instant>,
-}
-
-impl Drop for BytesRelay {
-    fn drop(&mut self) {
-        if let Some(s) = self.settle.take() {
-            s.finish(
-                499,
-                None,
-                Some("client closed the response".into()),
-                self.first_at,
-            );
-        }
-    }
-}
-
-/// Forwards a body unchanged, settling the request when it ends.
-pub fn bytes_stream(resp: reqwest::Response, settle: Settle) -> ClientStream {
-    let state = BytesRelay {
-        status: resp.status().as_u16(),
-        upstream: resp.bytes_stream().boxed(),
-        settle: Some(settle),
-        first_at: None,
-    };
-    futures::stream::unfold(state, |mut s| async move {
-        match s.upstream.next().await {
-            Some(Ok(b)) => {
-                s.first_at.get_or_insert_with(Instant::now);
-                Some((Ok(b), s))
-            }
-            Some(Err(e)) => {
-                if let Some(settle) = s.settle.take() {
-                    settle.finish(
-                        502,
-                        None,
-                        Some(format!("upstream body broke: {e}")),
-                        s.first_at,
-                    );
-                }
-                Some((Err(std::io::Error::other(e)), s))
-            }
-            None => {
-                if let Some(settle) = s.settle.take() {
-                    settle.finish(s.status, None, None, s.first_at);
-                }
-                None
-            }
-        }
-    })
-    .boxed()
 }

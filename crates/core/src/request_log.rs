@@ -1,10 +1,12 @@
 //! The request log writer: records are queued without blocking and appended in batches.
 //!
-//! A request's settle step hands its record to `RequestLogger::log` (a non-blocking channel
-//! send, so it is safe from `Drop`); one background task groups records (up to `BATCH` or
-//! `FLUSH_EVERY`) and inserts them in one transaction. `shutdown` drains the queue, so a
-//! graceful stop loses nothing. A failed insert is retried, then reported; it never blocks a
-//! response.
+//! A request's settle step hands its record to `RequestLogger::log` (a non-blocking send into
+//! a bounded queue, so it is safe from `Drop` and memory stays bounded); one background task
+//! groups records (up to `BATCH` or `FLUSH_EVERY`) and inserts them in one transaction. A full
+//! queue (the database far slower than traffic) sheds the new record: counted in
+//! `modelgate_request_log_dropped_total` and logged, never silently. `flush` drains the queue,
+//! so a graceful stop loses nothing. A failed insert is retried, then reported; it never blocks
+//! a response.
 
 use modelgate_store::{Database, RequestLogRecord};
 use std::time::Duration;
@@ -18,7 +20,8 @@ const RETRIES: u32 = 5;
 /// Queue handle for request-log records.
 #[derive(Debug, Clone)]
 pub struct RequestLogger {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::Sender<Msg>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -29,30 +32,53 @@ enum Msg {
 
 impl RequestLogger {
     /// Starts the writer task.
-    pub fn start(db: Database) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn start(db: Database, capacity: usize) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        // The writer runs until every sender is gone; `flush` on shutdown drains it.
         #[allow(clippy::disallowed_methods)]
         let handle = tokio::spawn(writer(db, rx));
-        (Self { tx }, handle)
+        (
+            Self {
+                tx,
+                dropped: Default::default(),
+            },
+            handle,
+        )
     }
 
-    /// Queues a record (never blocks, never fails while the writer runs).
+    /// Queues a record; never blocks. A full queue sheds it, counted and logged.
     pub fn log(&self, record: RequestLogRecord) {
-        if self.tx.send(Msg::Record(Box::new(record))).is_err() {
-            tracing::error!("request log writer is gone; a record was dropped");
+        use std::sync::atomic::Ordering;
+        match self.tx.try_send(Msg::Record(Box::new(record))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                metrics::counter!("modelgate_request_log_dropped_total").increment(1);
+                if n.is_power_of_two() {
+                    tracing::error!(dropped_total = n, "request log queue is full; a record was shed");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("request log writer is gone; a record was dropped");
+            }
         }
+    }
+
+    /// Records shed because the queue was full, since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits until every record queued before this call is written.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Msg::Flush(tx)).is_ok() {
+        if self.tx.send(Msg::Flush(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
 }
 
-async fn writer(db: Database, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn writer(db: Database, mut rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<RequestLogRecord> = Vec::with_capacity(BATCH);
     let mut deadline = tokio::time::Instant::now();
     loop {

@@ -5,10 +5,23 @@
 //! across providers, and zero-config discovery (providers whose `/models` list has the name;
 //! done by the gateway because it may need a cached list). Reads only in-memory state.
 
-use crate::catalogue::{Catalogue, ModelEntry, ProviderEntry};
+use crate::catalogue::{Catalogue, ModelEntry, ProviderEntry, provider_usable};
 use crate::strategy::{Selector, Strategy};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Model-name policy from config (seed 004), reloadable.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingConfig {
+    /// Aliases (`MODEL_MAPPINGS`).
+    pub mappings: HashMap<String, String>,
+    /// `AVAILABLE_MODELS`: names served by the default provider when nothing else serves them.
+    pub available_models: Vec<String>,
+    /// `VALIDATE_MODELS`: refuse names that are neither in the catalogue nor available.
+    pub validate_models: bool,
+    /// `ALLOW_UNKNOWN_MODELS`: send names nothing else serves to the default provider as is.
+    pub allow_unknown_models: bool,
+}
 
 /// One place a request can be sent.
 #[derive(Debug, Clone)]
@@ -72,20 +85,6 @@ pub struct Route {
     pub resolved: String,
     pub source: RouteSource,
     pub groups: Vec<Group>,
-}
-
-/// Whether a provider can take data-plane traffic now.
-pub fn provider_usable(p: &ProviderEntry, passthrough: bool) -> bool {
-    p.enabled
-        && p.kind.is_served()
-        && (passthrough || p.keys.iter().any(|k| k.enabled))
-        && (!passthrough || p.passthrough_auth)
-}
-
-/// Whether a caller of `tenant` may use a provider: shared providers serve everyone, a
-/// tenant's own providers serve only that tenant.
-pub fn provider_visible(p: &ProviderEntry, tenant: Option<&str>) -> bool {
-    p.tenant_id.is_none() || p.tenant_id.as_deref() == tenant
 }
 
 /// Resolution inputs besides the catalogue.

@@ -1,5 +1,6 @@
-//! The provider kinds modelgate knows.
+//! The provider kinds modelgate knows, and what each speaks, as data.
 
+use modelgate_formats::Dialect;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -16,12 +17,16 @@ pub enum ProviderKind {
     OpenaiCompatible,
 }
 
-/// How a kind is addressed and authenticated, as data.
+/// How a kind is addressed, as data.
 pub struct KindSpec {
     pub name: &'static str,
+    /// The base URL the provider's official SDK uses, when the kind has a well-known one.
     pub default_base_url: Option<&'static str>,
-    /// Whether it speaks the OpenAI HTTP API (paths relative to a `/v1`-style base).
-    pub openai_wire: bool,
+    /// The dialects it speaks natively, in preference order.
+    pub dialects: &'static [Dialect],
+    /// Whether it serves the OpenAI endpoints that are passed through (`/v1/images/…`) and
+    /// `/v1/embeddings`.
+    pub openai_endpoints: bool,
 }
 
 const SPECS: [(ProviderKind, KindSpec); 6] = [
@@ -30,7 +35,8 @@ const SPECS: [(ProviderKind, KindSpec); 6] = [
         KindSpec {
             name: "openai",
             default_base_url: Some("https://api.openai.com/v1"),
-            openai_wire: true,
+            dialects: &[Dialect::OpenaiChat, Dialect::OpenaiResponses],
+            openai_endpoints: true,
         },
     ),
     (
@@ -38,23 +44,26 @@ const SPECS: [(ProviderKind, KindSpec); 6] = [
         KindSpec {
             name: "azure_openai",
             default_base_url: None,
-            openai_wire: true,
+            dialects: &[Dialect::OpenaiChat, Dialect::OpenaiResponses],
+            openai_endpoints: true,
         },
     ),
     (
         ProviderKind::Anthropic,
         KindSpec {
             name: "anthropic",
-            default_base_url: Some("https://api.anthropic.com/v1"),
-            openai_wire: false,
+            default_base_url: Some("https://api.anthropic.com"),
+            dialects: &[Dialect::Anthropic],
+            openai_endpoints: false,
         },
     ),
     (
         ProviderKind::Gemini,
         KindSpec {
             name: "gemini",
-            default_base_url: Some("https://generativelanguage.googleapis.com/v1beta"),
-            openai_wire: false,
+            default_base_url: Some("https://generativelanguage.googleapis.com"),
+            dialects: &[Dialect::Gemini],
+            openai_endpoints: false,
         },
     ),
     (
@@ -62,7 +71,8 @@ const SPECS: [(ProviderKind, KindSpec); 6] = [
         KindSpec {
             name: "deepseek",
             default_base_url: Some("https://api.deepseek.com/v1"),
-            openai_wire: true,
+            dialects: &[Dialect::OpenaiChat],
+            openai_endpoints: true,
         },
     ),
     (
@@ -70,7 +80,8 @@ const SPECS: [(ProviderKind, KindSpec); 6] = [
         KindSpec {
             name: "openai_compatible",
             default_base_url: None,
-            openai_wire: true,
+            dialects: &[Dialect::OpenaiChat],
+            openai_endpoints: true,
         },
     ),
 ];
@@ -94,9 +105,11 @@ impl ProviderKind {
         self.spec().name
     }
 
-    /// Whether the data plane can serve this kind yet (OpenAI wire).
-    pub fn is_served(self) -> bool {
-        self.spec().openai_wire
+    /// Whether a provider of this kind can be told to also speak `d` (an OpenAI-compatible
+    /// server that has `/v1/responses`).
+    pub fn can_speak(self, d: Dialect) -> bool {
+        self.spec().dialects.contains(&d)
+            || (self == ProviderKind::OpenaiCompatible && d == Dialect::OpenaiResponses)
     }
 }
 
@@ -146,11 +159,15 @@ mod tests {
                 serde_json::to_string(&k).unwrap(),
                 format!("\"{}\"", k.as_str())
             );
+            assert!(!k.spec().dialects.is_empty());
         }
         assert_eq!(
             "azure".parse::<ProviderKind>().unwrap(),
             ProviderKind::AzureOpenai
         );
         assert!("nope".parse::<ProviderKind>().is_err());
+        assert!(ProviderKind::OpenaiCompatible.can_speak(Dialect::OpenaiResponses));
+        assert!(!ProviderKind::Deepseek.can_speak(Dialect::OpenaiResponses));
+        assert!(!ProviderKind::Anthropic.can_speak(Dialect::OpenaiChat));
     }
 }

@@ -1,16 +1,26 @@
 //! Upstream providers: what each provider kind needs on the wire.
 //!
-//! Owns: the provider kinds (`kind`), how a request to one is addressed and authenticated
-//! (`target`), the pooled HTTP client (`client`) and the classification of upstream failures
-//! (`failure`). Provider differences are data here (URL templates, auth header), not branches
-//! spread through the gateway. Must not know about routing, storage or the admin API.
+//! Owns: the provider kinds (`kind`), the provider trait and its enum dispatch (`provider`),
+//! one file per kind (`openai`, `azure`, `deepseek`, `openai_compatible`, `anthropic`,
+//! `gemini`, sharing `openai_wire`), safe URL building from client-chosen names (`path`), the
+//! pooled HTTP client (`client`) and the classification of upstream failures (`failure`).
+//! Provider differences are data and per-kind files here, not branches spread through the
+//! gateway. Must not know about routing, storage or the admin API.
 
+pub mod anthropic;
+pub mod azure;
 pub mod client;
+pub mod deepseek;
 pub mod failure;
+pub mod gemini;
 pub mod kind;
-pub mod target;
+pub mod openai;
+pub mod openai_compatible;
+pub mod openai_wire;
+pub mod path;
+pub mod provider;
 
 pub use client::build_client;
 pub use failure::UpstreamFailure;
 pub use kind::ProviderKind;
-pub use target::{Target, UpstreamAuth};
+pub use provider::{Adapter, ClientHints, Operation, Provider, ProviderConfig, ProviderError};

@@ -107,11 +107,12 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
             max_attempts: settings.max_attempts.max(1),
             total_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
             static_keys: settings.static_keys(),
-            connect_timeout: Duration::from_secs(10),
             health: settings.health(),
             session_ttl: Duration::from_secs(settings.session_ttl_secs.max(1)),
             routing: settings.routing(),
+            log_queue: 100_000,
         },
+        modelgate_core::clock::system(),
     )
     .await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -247,12 +248,8 @@ async fn probe_providers(state: AppState, every: Duration, stop: CancellationTok
             _ = tokio::time::sleep(every) => {}
         }
         let cat = state.gateway.catalogue();
-        for p in cat
-            .providers
-            .iter()
-            .filter(|p| p.enabled && p.kind.is_served())
-        {
-            let r = crate::admin::provider_health::probe(&state.gateway.client, p, None).await;
+        for p in cat.providers.iter().filter(|p| p.enabled) {
+            let r = crate::admin::provider_health::probe(p, None).await;
             let health = &state.gateway.health;
             for (_, stats) in health.upstreams_of(&p.id) {
                 if r.ok {

@@ -236,8 +236,8 @@ impl Settings {
     }
 
     /// The routing policy of these settings.
-    pub fn routing(&self) -> modelgate_core::routing::RoutingConfig {
-        modelgate_core::routing::RoutingConfig {
+    pub fn routing(&self) -> modelgate_core::resolve::RoutingConfig {
+        modelgate_core::resolve::RoutingConfig {
             mappings: self.model_mappings.clone(),
             available_models: split_list(self.available_models.as_deref()),
             validate_models: self.validate_models,

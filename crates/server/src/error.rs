@@ -97,7 +97,7 @@ impl From<GatewayError> for ApiError {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError {
             status,
-            kind: e.kind(),
+            kind: e.openai_type(),
             param: e.param().map(str::to_owned),
             code: e.code().map(str::to_owned),
             message: e.to_string(),

@@ -107,23 +107,31 @@ fn control_plane() -> Router<AppState> {
         .route("/admin/logs", get(logs::list))
 }
 
-/// Data-plane routes, with the seeds' compatible prefixes.
+/// Data-plane routes: the four dialects, with the seeds' compatible prefixes.
 fn data_plane() -> Router<AppState> {
+    use data::{anthropic, gemini, openai};
     Router::new()
-        .route("/v1/chat/completions", post(data::chat_completions))
-        .route("/chat/completions", post(data::chat_completions))
-        .route("/api/v1/chat/completions", post(data::chat_completions))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/chat/completions", post(openai::chat_completions))
+        .route("/api/v1/chat/completions", post(openai::chat_completions))
         .route(
             "/api/v1/proxy/chat/completions",
-            post(data::chat_completions),
+            post(openai::chat_completions),
         )
-        .route("/v1/embeddings", post(data::embeddings))
-        .route("/embeddings", post(data::embeddings))
-        .route("/v1/models", get(data::models))
-        .route("/models", get(data::models))
-        .route("/api/v1/models", get(data::models))
-        .route("/context/{session_id}", get(data::context))
-        .route("/v1/{*path}", any(data::passthrough))
+        .route("/v1/responses", post(openai::responses))
+        .route("/responses", post(openai::responses))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::models))
+        .route("/models", get(openai::models))
+        .route("/api/v1/models", get(openai::models))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1beta/models/{model_method}", post(gemini::model_method))
+        .route("/v1/models/{model_method}", post(gemini::model_method))
+        .route("/context/{session_id}", get(openai::context))
+        .route("/", get(anthropic::root).head(anthropic::root))
+        .route("/v1/{*path}", any(openai::passthrough))
 }
 
 /// Every route of the server.

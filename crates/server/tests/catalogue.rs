@@ -528,7 +528,7 @@ async fn provider_compat(db: common::Db) {
         )
         .await;
     assert_eq!(s, 201, "{p}");
-    assert_eq!(p["base_url"], "https://api.anthropic.com/v1");
+    assert_eq!(p["base_url"], "https://api.anthropic.com");
     let (s, b) = gw
         .post(
             "/providers",

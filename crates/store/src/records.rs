@@ -29,6 +29,8 @@ pub struct ProviderRecord {
     pub tenant_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// JSON array of extra dialects (beyond the kind's own) the provider speaks.
+    pub dialects: String,
 }
 
 /// An upstream API key of a provider; the secret is encrypted.
@@ -164,6 +166,10 @@ pub struct RequestLogRecord {
     pub attempt_log: Option<String>,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
+    /// The dialect the upstream was called in, when it was called.
+    pub upstream_dialect: Option<String>,
+    /// JSON array of notes (fields dropped in conversion, `client_closed`, …).
+    pub notes: Option<String>,
 }
 
 /// A logical model: one public name over several upstreams, chosen by a strategy.

@@ -8,9 +8,9 @@ use crate::{Page, with_pool};
 const COLS: &str = "id, ts_ms, request_id, key_id, tenant_id, dialect, endpoint, requested_model, \
     provider, provider_model, attempts, status, stream, latency_ms, ttft_ms, prompt_tokens, \
     completion_tokens, cached_tokens, reasoning_tokens, total_tokens, cost, error, attempt_log, \
-    request_body, response_body";
+    request_body, response_body, upstream_dialect, notes";
 
-/// Rows per INSERT statement (25 columns each keeps well under every bind limit). Batches
+/// Rows per INSERT statement (27 columns each keeps well under every bind limit). Batches
 /// are cut into statements of 64, 32, 16, 8, 4, 2 and 1 rows, so only seven distinct SQL
 /// texts exist and each is prepared once per connection (sqlx's statement cache).
 const ROWS_PER_STATEMENT: usize = 64;
@@ -75,6 +75,8 @@ fn scrub(r: &mut RequestLogRecord) {
         &mut r.attempt_log,
         &mut r.request_body,
         &mut r.response_body,
+        &mut r.upstream_dialect,
+        &mut r.notes,
     ]
     .into_iter()
     .flatten()
@@ -99,6 +101,8 @@ fn has_nul(r: &RequestLogRecord) -> bool {
             &r.attempt_log,
             &r.request_body,
             &r.response_body,
+            &r.upstream_dialect,
+            &r.notes,
         ]
         .into_iter()
         .flatten()
@@ -142,7 +146,8 @@ impl Database {
                         .push_bind(r.ttft_ms).push_bind(r.prompt_tokens).push_bind(r.completion_tokens)
                         .push_bind(r.cached_tokens).push_bind(r.reasoning_tokens).push_bind(r.total_tokens)
                         .push_bind(&r.cost).push_bind(&r.error).push_bind(&r.attempt_log)
-                        .push_bind(&r.request_body).push_bind(&r.response_body);
+                        .push_bind(&r.request_body).push_bind(&r.response_body)
+                        .push_bind(&r.upstream_dialect).push_bind(&r.notes);
                 });
                 qb.build().execute(&mut *tx).await?;
             }

@@ -260,11 +260,8 @@ pub struct TestOut {
 }
 
 /// Lists the provider's models with the stored (or supplied) key: never a billed completion.
-pub async fn probe(
-    client: &reqwest::Client,
-    p: &modelgate_core::catalogue::ProviderEntry,
-    key: Option<&str>,
-) -> TestOut {
+pub async fn probe(p: &modelgate_core::catalogue::ProviderEntry, key: Option<&str>) -> TestOut {
+    use modelgate_providers::{Adapter, ClientHints, Operation};
     let supplied = key.is_some();
     let secret = key
         .map(str::to_owned)
@@ -279,27 +276,45 @@ pub async fn probe(
             credentials: "stored".into(),
         };
     };
-    let url = p.target.url("models", None);
+    let credentials = if supplied { "supplied" } else { "stored" }.to_owned();
+    let fail = |error: String| TestOut {
+        ok: false,
+        status: None,
+        latency_ms: 0.0,
+        models: None,
+        error: Some(error),
+        credentials: credentials.clone(),
+    };
+    let url = match p.api.url(Operation::Models, "") {
+        Ok(u) => u,
+        Err(e) => return fail(e.to_string()),
+    };
+    let client = match modelgate_core::clients::for_connect_timeout(p.connect_timeout) {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
     let t = Instant::now();
     let timeout = p.timeout.min(Duration::from_secs(15));
     let res = p
-        .target
-        .authorize(client.get(url), &secret)
+        .api
+        .authorize(client.get(url), &secret, &ClientHints::default())
         .timeout(timeout)
         .send()
         .await;
-    let credentials = if supplied { "supplied" } else { "stored" }.to_owned();
     match res {
         Ok(resp) => {
             let status = resp.status().as_u16();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            let raw = modelgate_core::relay::read_body(resp, timeout, 8 * 1024 * 1024)
+                .await
+                .unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
             let latency_ms = t.elapsed().as_secs_f64() * 1000.0;
             let ok = (200..300).contains(&status);
             TestOut {
                 ok,
                 status: Some(status),
                 latency_ms,
-                models: body["data"].as_array().map(Vec::len),
+                models: ok.then(|| p.api.parse_models(&raw).len()),
                 error: (!ok).then(|| {
                     body["error"]["message"]
                         .as_str()
@@ -340,5 +355,5 @@ pub async fn test(
         crate::error::ApiError::not_found(format!("Provider '{p}' is not loaded"))
     })?;
     let key = input.credentials.and_then(|c| c.api_key);
-    Ok(Json(probe(&s.gateway.client, entry, key.as_deref()).await))
+    Ok(Json(probe(entry, key.as_deref()).await))
 }

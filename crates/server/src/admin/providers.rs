@@ -71,6 +71,10 @@ pub struct ProviderInput {
     pub is_default: Option<bool>,
     #[serde(default)]
     pub tenant_id: Option<String>,
+    /// Dialects the provider speaks beyond its kind's own: `["openai_responses"]` for an
+    /// OpenAI-compatible server that has `/v1/responses`.
+    #[serde(default)]
+    pub dialects: Option<Vec<String>>,
     /// Create only: initial upstream keys, created in the same transaction.
     #[serde(default)]
     pub api_keys: Option<Vec<KeyInput>>,
@@ -102,6 +106,8 @@ pub struct ProviderOut {
     /// `api`, `config` or `env`.
     pub source: String,
     pub tenant_id: Option<String>,
+    /// Extra dialects beyond the kind's own.
+    pub dialects: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
     /// Present on create and on single reads.
@@ -150,6 +156,7 @@ impl ProviderOut {
             is_default: p.is_default,
             source: p.source.clone(),
             tenant_id: p.tenant_id.clone(),
+            dialects: serde_json::from_str(&p.dialects).unwrap_or_default(),
             created_at: ts(p.created_at),
             updated_at: ts(p.updated_at),
             api_keys: keys,
@@ -236,6 +243,16 @@ fn apply_fields(mut r: ProviderRecord, i: &ProviderInput) -> ApiResult<ProviderR
         validate::text("api_version", v, validate::MAX_TEXT)?;
         r.api_version = Some(v.clone());
     }
+    if let Some(ds) = &i.dialects {
+        let mut out: Vec<&str> = Vec::new();
+        for d in ds {
+            let d: modelgate_formats::Dialect = d
+                .parse()
+                .map_err(|e: String| ApiError::invalid("dialects", e))?;
+            out.push(d.as_str());
+        }
+        r.dialects = serde_json::to_string(&out).unwrap_or_else(|_| "[]".into());
+    }
     if let Some(v) = i.passthrough_auth {
         r.passthrough_auth = v;
     }
@@ -271,6 +288,7 @@ pub fn blank_record(source: &str) -> ProviderRecord {
         is_default: false,
         source: source.into(),
         tenant_id: None,
+        dialects: "[]".into(),
         created_at: now,
         updated_at: now,
     }
@@ -299,6 +317,22 @@ fn complete(mut r: ProviderRecord) -> ApiResult<ProviderRecord> {
     }
     if r.display_name.is_empty() {
         r.display_name = r.name.clone();
+    }
+    // Every stored setting is applied or refused: a dialect the kind cannot speak is refused.
+    let kind: ProviderKind = r
+        .kind
+        .parse()
+        .map_err(|e: String| ApiError::invalid("kind", e))?;
+    for d in serde_json::from_str::<Vec<String>>(&r.dialects).unwrap_or_default() {
+        let ok = d
+            .parse::<modelgate_formats::Dialect>()
+            .is_ok_and(|d| kind.can_speak(d));
+        if !ok {
+            return Err(ApiError::invalid(
+                "dialects",
+                format!("a `{kind}` provider cannot speak `{d}`"),
+            ));
+        }
     }
     Ok(r)
 }

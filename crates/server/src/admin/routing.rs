@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use modelgate_core::routing::Decision;
+use modelgate_core::route::Decision;
 use modelgate_core::sessions::Pin;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -36,7 +36,7 @@ pub async fn decide(
     ApiJson(i): ApiJson<DecideInput>,
 ) -> ApiResult<Json<Decision>> {
     Ok(Json(
-        s.gateway.decide(&i.model, i.session_id.as_deref()).await?,
+        modelgate_core::route::decide(&s.gateway, &i.model, i.session_id.as_deref()).await?,
     ))
 }
 

@@ -1,4 +1,7 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document, generated from the handlers' annotations; the data plane's request
+//! and response schemas of the four dialects are in `schemas`.
+
+pub mod schemas;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -13,8 +16,20 @@ impl Modify for BearerAuth {
             c.add_security_scheme(
                 "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(
-                    "Control plane: the admin key or a JWT from /auth/login. Data plane: a virtual key (`mg-…`), also accepted as `X-API-Key`.",
+                    "Control plane: the admin key or a JWT from /auth/login. Data plane: a virtual key (`mg-…`), also accepted as `X-API-Key`, `x-goog-api-key` or `?key=`.",
                 )).build()),
+            );
+            c.add_security_scheme(
+                "x_api_key",
+                SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                    utoipa::openapi::security::ApiKeyValue::new("x-api-key"),
+                )),
+            );
+            c.add_security_scheme(
+                "x_goog_api_key",
+                SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                    utoipa::openapi::security::ApiKeyValue::new("x-goog-api-key"),
+                )),
             );
         }
     }
@@ -22,7 +37,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "modelgate", description = "An AI gateway: one OpenAI-compatible endpoint in front of many LLM providers. Every admin path is also served under `/api/v1`. Errors use the OpenAI shape `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`."),
+    info(title = "modelgate", description = "An AI gateway: OpenAI Chat and Responses, Anthropic Messages and Gemini endpoints in front of many LLM providers, converting between dialects. Every admin path is also served under `/api/v1`. Admin errors use the OpenAI shape `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`; data-plane errors use the shape of the client's dialect."),
     modifiers(&BearerAuth),
     paths(
         health::health,
@@ -40,8 +55,10 @@ impl Modify for BearerAuth {
         admin::routing::decide, admin::routing::get_session, admin::routing::delete_session,
         admin::model_mappings::list_mappings, admin::model_mappings::create_mapping, admin::model_mappings::delete_mapping,
         admin::model_mappings::list_models, admin::model_mappings::create_model, admin::model_mappings::delete_model, admin::model_mappings::reload_config,
-        data::context,
-        data::chat_completions, data::embeddings, data::models, data::passthrough,
+        data::openai::context,
+        data::openai::chat_completions, data::openai::responses, data::openai::embeddings, data::openai::models, data::openai::passthrough,
+        data::anthropic::messages, data::anthropic::count_tokens,
+        data::gemini::model_method,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     tags(

@@ -1,28 +1,20 @@
-//! Routing on the gateway: resolution with discovery and defaults, ordering candidates by
-//! their group's strategy and health, session pinning, and the dry-run `decide`.
+//! Stage 5, route: the requested model → an ordered plan of candidates.
+//!
+//! Resolution with discovery and defaults (`route`), ordering candidates by their group's
+//! strategy and health with a sticky session's pin first (`plan`), and the dry-run `decide`.
+//! Reads only in-memory state (catalogue snapshot, health, cached model lists).
 
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::call::Caller;
+use crate::catalogue::{provider_usable, provider_visible};
 use crate::error::GatewayError;
-use crate::gateway::{Auth, Gateway};
+use crate::gateway::Gateway;
 use crate::health::{Circuit, UpstreamStats};
-use crate::resolve::{self, Candidate, Group, Resolver, Route, RouteSource};
-use crate::strategy::{Input, Selector, Strategy};
-
-/// Model-name policy from config (seed 004), reloadable.
-#[derive(Debug, Clone, Default)]
-pub struct RoutingConfig {
-    /// Aliases (`MODEL_MAPPINGS`).
-    pub mappings: HashMap<String, String>,
-    /// `AVAILABLE_MODELS`: names served by the default provider when nothing else serves them.
-    pub available_models: Vec<String>,
-    /// `VALIDATE_MODELS`: refuse names that are neither in the catalogue nor available.
-    pub validate_models: bool,
-    /// `ALLOW_UNKNOWN_MODELS`: send names nothing else serves to the default provider as is.
-    pub allow_unknown_models: bool,
-}
+use crate::resolve::{Candidate, Group, Resolver, Route, RouteSource};
+use crate::strategy::{Input, Strategy};
 
 /// A candidate in the order it will be tried.
 #[derive(Debug, Clone)]
@@ -82,37 +74,19 @@ fn alias_target(
     name
 }
 
-impl Gateway {
-    fn selector(&self, label: &str) -> Arc<Selector> {
-        if let Ok(m) = self.selectors.read()
-            && let Some(s) = m.get(label)
-        {
-            return s.clone();
-        }
-        match self.selectors.write() {
-            Ok(mut m) => m.entry(label.to_owned()).or_default().clone(),
-            Err(_) => Arc::new(Selector::default()),
-        }
-    }
-
-    /// Resolves a model for a caller: allowed models, catalogue, discovery, defaults.
-    /// With `fetch = false` discovery uses only already-cached model lists.
-    pub async fn route(
-        &self,
-        model: &str,
-        auth: &Auth,
-        fetch: bool,
-    ) -> Result<Route, GatewayError> {
-        if !auth.allows_model(model) {
-            return Err(GatewayError::Forbidden(format!(
-                "This API key is not allowed to use the model `{model}`"
-            )));
-        }
-        let passthrough = matches!(auth, Auth::Passthrough(_));
-        let cat = self.catalogue();
-        let cfg = self.routing.load_full();
+/// Resolves a model for a caller: catalogue, discovery, defaults. With `fetch = false`
+/// discovery uses only already-cached model lists.
+pub async fn route(
+    gw: &Gateway,
+    model: &str,
+    caller: &Caller,
+    fetch: bool,
+) -> Result<Route, GatewayError> {
+        let passthrough = caller.is_passthrough();
+        let cat = gw.catalogue();
+        let cfg = gw.routing.load_full();
         let resolved = {
-            let selector_for = |label: &str| self.selector(label);
+            let selector_for = |label: &str| gw.selector(label);
             let resolver = Resolver {
                 cat: &cat,
                 config_aliases: &cfg.mappings,
@@ -121,7 +95,7 @@ impl Gateway {
             };
             resolver.resolve(model)
         };
-        let tenant = auth.tenant_id();
+        let tenant = caller.tenant_id();
         if let Some(mut r) = resolved {
             if r.groups.iter().all(|g| g.candidates.is_empty()) {
                 return Err(GatewayError::Unavailable(format!(
@@ -131,7 +105,7 @@ impl Gateway {
             // Another tenant's providers do not exist for this caller.
             for g in &mut r.groups {
                 g.candidates
-                    .retain(|c| resolve::provider_visible(&c.provider, tenant.as_deref()));
+                    .retain(|c| provider_visible(&c.provider, tenant));
             }
             if r.groups.iter().all(|g| g.candidates.is_empty()) {
                 return Err(GatewayError::ModelNotFound(model.to_owned()));
@@ -162,15 +136,14 @@ impl Gateway {
             .providers
             .iter()
             .filter(|p| {
-                resolve::provider_usable(p, passthrough)
-                    && resolve::provider_visible(p, tenant.as_deref())
+                provider_usable(p, passthrough) && provider_visible(p, tenant)
             })
             .collect();
         let lists = futures::future::join_all(usable.iter().map(|p| async move {
             if fetch {
-                Some(self.models.models_of(p).await)
+                Some(gw.models.models_of(p).await)
             } else {
-                self.models.cached_models_of(p)
+                gw.models.cached_models_of(p)
             }
         }))
         .await;
@@ -187,14 +160,14 @@ impl Gateway {
                 groups: vec![Group {
                     label: model.into(),
                     strategy: Strategy::WeightedRandom,
-                    selector: self.selector(model),
+                    selector: gw.selector(model),
                     candidates,
                 }],
             });
         }
         if (available || cfg.allow_unknown_models)
-            && let Some(p) = self.default_provider(passthrough)
-            && resolve::provider_visible(&p, tenant.as_deref())
+            && let Some(p) = gw.default_provider(passthrough)
+            && provider_visible(&p, tenant)
         {
             return Ok(Route {
                 resolved: model.into(),
@@ -202,7 +175,7 @@ impl Gateway {
                 groups: vec![Group {
                     label: model.into(),
                     strategy: Strategy::Priority,
-                    selector: self.selector(model),
+                    selector: gw.selector(model),
                     candidates: vec![Candidate::new(p, model.to_owned(), None)],
                 }],
             });
@@ -210,10 +183,10 @@ impl Gateway {
         Err(GatewayError::ModelNotFound(requested.to_owned()))
     }
 
-    /// Orders a route's candidates: each group by its strategy (open circuits last), groups
-    /// in order, duplicates dropped, a healthy session pin first.
-    pub fn plan(&self, route: &Route, session: Option<&str>, commit: bool) -> Vec<Planned> {
-        let hs = &self.health.settings;
+/// Orders a route's candidates: each group by its strategy (open circuits last), groups
+/// in order, duplicates dropped, a healthy session pin first.
+pub fn plan(gw: &Gateway, route: &Route, session: Option<&str>, commit: bool) -> Vec<Planned> {
+        let hs = &gw.health.settings;
         let mut out: Vec<Planned> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         for g in &route.groups {
@@ -225,7 +198,7 @@ impl Gateway {
                 .collect();
             let stats: Vec<_> = cands
                 .iter()
-                .map(|(_, id)| self.health.upstream(id))
+                .map(|(_, id)| gw.health.upstream(id))
                 .collect();
             let circuits: Vec<Circuit> = stats.iter().map(|s| s.circuit(hs)).collect();
             let healthy: Vec<usize> = (0..cands.len())
@@ -265,7 +238,7 @@ impl Gateway {
                 push(i, 0.0);
             }
         }
-        if let Some(pin) = session.and_then(|s| self.sessions.pin(s))
+        if let Some(pin) = session.and_then(|s| gw.sessions.pin(s))
             && let Some(pos) = out.iter().position(|p| {
                 p.candidate.provider.id == pin.provider_id
                     && p.candidate.upstream_model == pin.upstream_model
@@ -279,13 +252,13 @@ impl Gateway {
         out
     }
 
-    /// What would happen to a request for `model`, without calling any upstream.
-    pub async fn decide(
-        &self,
-        model: &str,
-        session: Option<&str>,
-    ) -> Result<Decision, GatewayError> {
-        let auth = Auth::Key(Arc::new(crate::keyring::KeyContext {
+/// What would happen to a request for `model`, without calling any upstream.
+pub async fn decide(
+    gw: &Gateway,
+    model: &str,
+    session: Option<&str>,
+) -> Result<Decision, GatewayError> {
+        let caller = Caller::Key(Arc::new(crate::keyring::KeyContext {
             key_id: "routing-decide".into(),
             name: "routing-decide".into(),
             user_id: None,
@@ -294,9 +267,9 @@ impl Gateway {
             expires_at_ms: None,
             enabled: true,
         }));
-        let route = self.route(model, &auth, false).await?;
-        let plan = self.plan(&route, session, false);
-        let hs = &self.health.settings;
+        let route = route(gw, model, &caller, false).await?;
+        let plan = plan(gw, &route, session, false);
+        let hs = &gw.health.settings;
         let candidates: Vec<DecisionCandidate> = plan
             .iter()
             .map(|p| {
@@ -328,7 +301,51 @@ impl Gateway {
                 .find(|c| c.circuit != Circuit::Open)
                 .cloned(),
             candidates,
-            session: session.and_then(|s| self.sessions.pin(s)),
+            session: session.and_then(|s| gw.sessions.pin(s)),
         })
     }
+
+/// The aggregated model list visible to a caller: `(id, owned_by)`, sorted, unique.
+pub async fn list_models(gw: &Gateway, caller: &Caller) -> Vec<(String, String)> {
+    let cat = gw.catalogue();
+    let tenant = caller.tenant_id();
+    let mut out: Vec<(String, String)> = cat
+        .model_names(tenant)
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
+        .collect();
+    out.extend(
+        cat.logical
+            .values()
+            .filter(|l| l.enabled)
+            .map(|l| (l.name.clone(), "modelgate".to_owned())),
+    );
+    {
+        let cfg = gw.routing.load();
+        out.extend(
+            cfg.mappings
+                .keys()
+                .chain(cat.aliases.keys())
+                .map(|a| (a.clone(), "modelgate".to_owned())),
+        );
+        out.extend(
+            cfg.available_models
+                .iter()
+                .chain(cat.registered.iter())
+                .map(|m| (m.clone(), "modelgate".to_owned())),
+        );
+    }
+    let lists = futures::future::join_all(
+        cat.providers
+            .iter()
+            .filter(|p| provider_usable(p, false) && provider_visible(p, tenant))
+            .map(|p| async move { (p.name.clone(), gw.models.models_of(p).await) }),
+    )
+    .await;
+    for (provider, models) in lists {
+        out.extend(models.iter().map(|m| (m.clone(), provider.clone())));
+    }
+    out.sort();
+    out.dedup_by(|a, b| a.0 == b.0);
+    out.retain(|(m, _)| caller.allows_model(m));
+    out
 }

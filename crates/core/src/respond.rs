@@ -1,0 +1,633 @@
+//! Stage 7, respond: the upstream's answer → the client's reply, in the client's dialect.
+//!
+//! Same dialect in and out: bytes pass through unchanged (usage is read on the way, the
+//! usage-only chunk the gateway asked for is hidden). Otherwise the whole body, or the stream
+//! event by event, goes through the canonical model: the upstream dialect's decoder, then the
+//! client dialect's encoder (both state machines, see `modelgate_formats::codec`). The client
+//! stream owns the request's `Settle`, so settle runs when the stream ends, fails, or is dropped
+//! because the client went away (billing what was delivered).
+
+use bytes::Bytes;
+use futures::stream::StreamExt;
+use modelgate_formats::canonical::{
+    ErrorInfo, ErrorKind, ResponseOptions, StreamDecoder, StreamEncoder, StreamEvent, Usage,
+};
+use modelgate_formats::openai::{is_openai_error, usage_of_body, usage_of_chunk};
+use modelgate_formats::sse::{SseEvent, data_event};
+use modelgate_formats::{Dialect, codec};
+use modelgate_providers::UpstreamFailure;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::call::{Call, Endpoint, GeminiMethod};
+use crate::dispatch::{Delivered, Delivery, Failure, FailureKind};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::health::{InFlight, UpstreamStats};
+use crate::relay::{Events, Step};
+use crate::reply::{self, ClientStream, Reply, ReplyBody};
+use crate::settle::{Settle, ms};
+
+/// Most answer text kept from a stream for the session context.
+const CAPTURE_LIMIT: usize = 64 * 1024;
+
+/// The reply for a delivered answer.
+pub fn delivered(gw: &Arc<Gateway>, call: &Call, resolved: &str, d: Delivery, mut settle: Settle) -> Reply {
+    let headers = route_headers(call, &d);
+    if let Some(session) = &call.session {
+        gw.sessions.served(
+            session,
+            resolved,
+            &d.candidate.provider.id,
+            &d.candidate.provider.name,
+            &d.candidate.upstream_model,
+        );
+    }
+    let mut r = match d.body {
+        Delivered::Full(bytes) => {
+            full(gw, call, d.upstream_dialect, d.status, d.content_type, bytes, settle)
+        }
+        Delivered::Events(events) => {
+            let stream = client_stream(gw, call, d.upstream_dialect, d.added_usage_chunk, events, settle, d.in_flight, d.stats);
+            let content_type = if call.reply_dialect == Dialect::Gemini && !gemini_sse(call) {
+                "application/json"
+            } else {
+                "text/event-stream"
+            };
+            Reply {
+                status: 200,
+                content_type: content_type.into(),
+                headers: vec![],
+                body: ReplyBody::Stream(stream),
+            }
+        }
+        Delivered::Raw(resp) => {
+            let status = resp.status().as_u16();
+            settle.first_content_at = Some(Instant::now());
+            let mut r = Reply {
+                status,
+                content_type: d
+                    .content_type
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                headers: vec![],
+                body: ReplyBody::Stream(raw_stream(resp, d.candidate.provider.timeout, settle, d.in_flight)),
+            };
+            if let Some(cd) = d.content_disposition {
+                r.headers.push(("content-disposition", cd));
+            }
+            r
+        }
+    };
+    r.headers.extend(headers);
+    r
+}
+
+fn gemini_sse(call: &Call) -> bool {
+    matches!(call.endpoint, Endpoint::Gemini { sse: true, .. })
+}
+
+fn route_headers(call: &Call, d: &Delivery) -> Vec<(&'static str, String)> {
+    let overhead = call.started.elapsed().saturating_sub(d.upstream_wait);
+    vec![
+        ("x-modelgate-provider", d.candidate.provider.name.clone()),
+        ("x-modelgate-attempts", d.attempts.len().to_string()),
+        ("x-modelgate-overhead-ms", format!("{:.3}", ms(overhead))),
+    ]
+}
+
+fn response_options(call: &Call) -> ResponseOptions {
+    ResponseOptions {
+        model: call.model.clone(),
+        id: None,
+        created: chrono::Utc::now().timestamp(),
+        sse: gemini_sse(call) || call.reply_dialect != Dialect::Gemini,
+        include_usage: call.client_wants_usage,
+    }
+}
+
+/// A whole body: passed through, or converted.
+fn full(
+    gw: &Arc<Gateway>,
+    call: &Call,
+    up: Option<Dialect>,
+    status: u16,
+    content_type: Option<String>,
+    bytes: Bytes,
+    mut settle: Settle,
+) -> Reply {
+    let counting = matches!(
+        call.endpoint,
+        Endpoint::MessagesCountTokens
+            | Endpoint::Gemini {
+                method: GeminiMethod::CountTokens,
+                ..
+            }
+    );
+    let (body, usage) = match up {
+        // Embeddings and passthrough: as they came.
+        None => (bytes.clone(), usage_of_body(&bytes).map(|u| u.to_canonical())),
+        Some(_) if counting => (bytes.clone(), None),
+        Some(d) if d == call.reply_dialect => {
+            let usage = match d {
+                Dialect::OpenaiChat => usage_of_body(&bytes).map(|u| u.to_canonical()),
+                d => codec::usage_of_response(d, &bytes),
+            };
+            (bytes.clone(), usage)
+        }
+        Some(d) => match codec::decode_response(d, &bytes) {
+            Ok(resp) => {
+                let usage = resp.usage;
+                let out = codec::encode_response(call.reply_dialect, &resp, &response_options(call));
+                (Bytes::from(out), usage)
+            }
+            Err(e) => {
+                let e = GatewayError::Upstream(UpstreamFailure::Broken(format!(
+                    "cannot read the upstream's {d} answer: {e}"
+                )));
+                settle.set_response_body(&bytes);
+                settle.finish(502, None, Some(e.to_string()));
+                return reply::error(call.reply_dialect, &e);
+            }
+        },
+    };
+    settle.set_response_body(&bytes);
+    if call.endpoint == Endpoint::ChatCompletions && call.reply_dialect == Dialect::OpenaiChat {
+        remember_answer(gw, call, answer_text_of_chat(&body));
+    }
+    settle.finish(status, usage, None);
+    Reply {
+        status,
+        content_type: if up.is_some() {
+            "application/json".into()
+        } else {
+            content_type.unwrap_or_else(|| "application/json".into())
+        },
+        headers: vec![],
+        body: ReplyBody::Full(body),
+    }
+}
+
+/// The reply when dispatch gave up, in the client's dialect.
+pub fn failed(call: &Call, f: Failure, mut settle: Settle) -> Reply {
+    settle.set_attempts(&f.attempts);
+    let attempts = f.attempts.len().to_string();
+    let r = match f.error {
+        FailureKind::Gateway(e) => {
+            settle.finish(e.status(), None, Some(e.to_string()));
+            reply::error(call.reply_dialect, &e)
+        }
+        FailureKind::Upstream(UpstreamFailure::Status { status, body, .. }, d) => {
+            settle.set_response_body(&body);
+            settle.finish(status, None, Some(format!("the upstream answered {status}")));
+            Reply::json(status, upstream_error_body(call.reply_dialect, d, status, &body))
+        }
+        FailureKind::Upstream(other, _) => {
+            let e = GatewayError::Upstream(other);
+            settle.finish(e.status(), None, Some(e.to_string()));
+            reply::error(call.reply_dialect, &e)
+        }
+    };
+    r.header("x-modelgate-attempts", attempts)
+}
+
+/// An upstream's error body for the client: unchanged when it is already in the client's
+/// dialect, otherwise converted (or described) in the client's error shape.
+fn upstream_error_body(client: Dialect, up: Option<Dialect>, status: u16, body: &Bytes) -> Bytes {
+    let openai_family = |d: Dialect| matches!(d, Dialect::OpenaiChat | Dialect::OpenaiResponses);
+    let up = up.unwrap_or(Dialect::OpenaiChat);
+    if openai_family(client) && openai_family(up) && is_openai_error(body) {
+        return body.clone();
+    }
+    if up == client && codec::decode_error(up, status, body).is_some() {
+        return body.clone();
+    }
+    let info = codec::decode_error(up, status, body).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();
+        ErrorInfo::new(
+            ErrorKind::from_status(status),
+            format!("upstream returned {status}: {text}"),
+        )
+        .with_status(status)
+        .with_code("upstream_error")
+    });
+    reply::error_body(client, &info)
+}
+
+/// Session context: the request's messages (all of them the first time, then the newest) and
+/// the answer, for `GET /context/{session}`. Chat completions only.
+fn remember_answer(gw: &Gateway, call: &Call, answer: Option<String>) {
+    let Some(session) = call.session.as_deref() else {
+        return;
+    };
+    let owner = call.caller.owner();
+    let had_context = gw
+        .sessions
+        .context(session, &owner)
+        .is_some_and(|c| !c.is_empty());
+    let mut msgs: Vec<(String, serde_json::Value)> = Vec::new();
+    if let crate::call::CallBody::Json(obj) = &call.body
+        && let Some(Ok(messages)) = obj.get_as::<Vec<serde_json::Value>>("messages")
+    {
+        let take = if had_context {
+            messages.len().min(1)
+        } else {
+            messages.len()
+        };
+        for m in messages.iter().skip(messages.len() - take) {
+            let role = m["role"].as_str().unwrap_or("user").to_owned();
+            msgs.push((role, m["content"].clone()));
+        }
+    }
+    if let Some(a) = answer {
+        msgs.push(("assistant".into(), serde_json::Value::String(a)));
+    }
+    gw.sessions.append(session, &owner, msgs);
+}
+
+fn answer_text_of_chat(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct R {
+        choices: Vec<C>,
+    }
+    #[derive(serde::Deserialize)]
+    struct C {
+        message: M,
+    }
+    #[derive(serde::Deserialize)]
+    struct M {
+        #[serde(default)]
+        content: Option<String>,
+    }
+    serde_json::from_slice::<R>(body)
+        .ok()?
+        .choices
+        .into_iter()
+        .next()?
+        .message
+        .content
+}
+
+/// How a stream is relayed.
+enum Mode {
+    /// Same dialect: events forwarded as they are.
+    Pass {
+        dialect: Dialect,
+        strip_usage_chunk: bool,
+        saw_done: bool,
+    },
+    /// Converted through canonical events.
+    Transcode {
+        decoder: Box<dyn StreamDecoder>,
+        encoder: Box<dyn StreamEncoder>,
+        events: Vec<StreamEvent>,
+    },
+}
+
+struct Relay {
+    gw: Arc<Gateway>,
+    events: Events,
+    mode: Mode,
+    reply_dialect: Dialect,
+    settle: Option<Settle>,
+    in_flight: Option<InFlight>,
+    stats: Arc<UpstreamStats>,
+    capture: Option<String>,
+    session: Option<(String, String)>,
+    ended: bool,
+}
+
+fn client_stream(
+    gw: &Arc<Gateway>,
+    call: &Call,
+    up: Option<Dialect>,
+    added_usage_chunk: bool,
+    events: Events,
+    settle: Settle,
+    in_flight: Option<InFlight>,
+    stats: Arc<UpstreamStats>,
+) -> ClientStream {
+    let up = up.unwrap_or(Dialect::OpenaiChat);
+    let pass = up == call.reply_dialect && (up != Dialect::Gemini || gemini_sse(call));
+    let mode = if pass {
+        Mode::Pass {
+            dialect: up,
+            strip_usage_chunk: added_usage_chunk,
+            saw_done: false,
+        }
+    } else {
+        Mode::Transcode {
+            decoder: codec::stream_decoder(up),
+            encoder: codec::stream_encoder(call.reply_dialect, &response_options(call)),
+            events: Vec::new(),
+        }
+    };
+    let chat = call.endpoint == Endpoint::ChatCompletions;
+    let session = call
+        .session
+        .clone()
+        .filter(|_| chat)
+        .map(|s| (s, call.caller.owner()));
+    if session.is_some() {
+        remember_answer(gw, call, None);
+    }
+    let relay = Relay {
+        gw: gw.clone(),
+        events,
+        mode,
+        reply_dialect: call.reply_dialect,
+        settle: Some(settle),
+        in_flight,
+        stats,
+        capture: session.as_ref().map(|_| String::new()),
+        session,
+        ended: false,
+    };
+    futures::stream::unfold(relay, |mut r| async move {
+        loop {
+            if r.ended {
+                return None;
+            }
+            match r.events.next().await {
+                Step::Event(block) => {
+                    if let Some(out) = r.on_event(block) {
+                        return Some((Ok(out), r));
+                    }
+                }
+                Step::End => {
+                    r.ended = true;
+                    if let Some(out) = r.on_end() {
+                        return Some((Ok(out), r));
+                    }
+                    return None;
+                }
+                Step::Failed(f) => {
+                    r.ended = true;
+                    let out = r.on_failure(&f);
+                    return Some((Ok(out), r));
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+impl Relay {
+    fn usage(&mut self, u: &Usage) {
+        if let Some(s) = self.settle.as_mut() {
+            s.usage.get_or_insert_with(Usage::default).merge(u);
+        }
+    }
+
+    fn content_seen(&mut self) {
+        if let Some(s) = self.settle.as_mut() {
+            s.first_content_at.get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn capture(&mut self, text: &str) {
+        if let Some(c) = self.capture.as_mut()
+            && c.len() < CAPTURE_LIMIT
+        {
+            c.push_str(text);
+        }
+    }
+
+    /// Handles one upstream event block; returns the bytes for the client, if any.
+    fn on_event(&mut self, block: Bytes) -> Option<Bytes> {
+        let ev = SseEvent::parse(&block);
+        let Some(data) = ev.data.as_deref() else {
+            // A comment or keep-alive: forwarded when passing through, harmless.
+            return matches!(self.mode, Mode::Pass { .. }).then_some(block);
+        };
+        let data = data.trim();
+        match &mut self.mode {
+            Mode::Pass {
+                dialect,
+                strip_usage_chunk,
+                saw_done,
+            } => {
+                let dialect = *dialect;
+                if dialect == Dialect::OpenaiChat {
+                    if data == "[DONE]" {
+                        *saw_done = true;
+                        return Some(block);
+                    }
+                    let strip = *strip_usage_chunk;
+                    if let Some(cu) = usage_of_chunk(data.as_bytes())
+                        && let Some(u) = cu.usage
+                    {
+                        self.usage(&u.to_canonical());
+                        if strip && !cu.has_choices {
+                            return None;
+                        }
+                    }
+                    if self.capture.is_some()
+                        && let Some(t) = chat_delta_text(data)
+                    {
+                        self.capture(&t);
+                    }
+                } else if let Some(u) = codec::sniff_usage(dialect, ev.event, data) {
+                    self.usage(&u);
+                }
+                self.content_seen();
+                Some(block)
+            }
+            Mode::Transcode {
+                decoder, events, ..
+            } => {
+                events.clear();
+                if let Err(e) = decoder.push(ev.event, data, events) {
+                    tracing::debug!(error = %e, "an upstream stream event could not be read");
+                    return None;
+                }
+                let evs = std::mem::take(events);
+                let out = self.encode(&evs);
+                if let Mode::Transcode { events, .. } = &mut self.mode {
+                    *events = evs;
+                }
+                (!out.is_empty()).then(|| Bytes::from(out))
+            }
+        }
+    }
+
+    fn encode(&mut self, evs: &[StreamEvent]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in evs {
+            match e {
+                StreamEvent::Usage { usage } => self.usage(usage),
+                StreamEvent::TextDelta { text } => {
+                    self.content_seen();
+                    self.capture(text);
+                }
+                StreamEvent::ReasoningDelta { .. } | StreamEvent::ToolCallStart { .. } => {
+                    self.content_seen()
+                }
+                _ => {}
+            }
+            if let Mode::Transcode { encoder, .. } = &mut self.mode {
+                encoder.push(e, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The upstream ended cleanly.
+    fn on_end(&mut self) -> Option<Bytes> {
+        match &mut self.mode {
+            Mode::Pass {
+                dialect: Dialect::OpenaiChat,
+                saw_done: false,
+                ..
+            } => Some(self.on_failure(&UpstreamFailure::Broken(
+                "the stream ended without [DONE]".into(),
+            ))),
+            Mode::Pass { .. } => {
+                self.finish(200, None);
+                None
+            }
+            Mode::Transcode { decoder, .. } => {
+                let mut evs = Vec::new();
+                decoder.finish(&mut evs);
+                let mut out = self.encode(&evs);
+                if let Mode::Transcode { encoder, .. } = &mut self.mode {
+                    encoder.finish(&mut out);
+                }
+                self.finish(200, None);
+                (!out.is_empty()).then(|| Bytes::from(out))
+            }
+        }
+    }
+
+    /// The upstream broke mid-stream: the client gets an error event in its dialect.
+    fn on_failure(&mut self, f: &UpstreamFailure) -> Bytes {
+        self.stats
+            .failure(&f.to_string(), Duration::ZERO, &self.gw.health.settings);
+        let msg = format!("upstream stream failed: {f}");
+        let info = ErrorInfo::new(ErrorKind::BadGateway, msg.clone())
+            .with_code("stream_broken")
+            .with_status(f.client_status());
+        let out = match &mut self.mode {
+            Mode::Transcode { encoder, .. } => {
+                let mut out = Vec::new();
+                encoder.push(&StreamEvent::Error { error: info }, &mut out);
+                encoder.finish(&mut out);
+                Bytes::from(out)
+            }
+            Mode::Pass { .. } => error_event(self.reply_dialect, &info),
+        };
+        self.finish(f.client_status(), Some(msg));
+        out
+    }
+
+    fn finish(&mut self, status: u16, error: Option<String>) {
+        if let Some(s) = self.settle.take() {
+            s.finish(status, None, error);
+        }
+        if status == 200
+            && let (Some((session, owner)), Some(text)) = (self.session.take(), self.capture.take())
+        {
+            self.gw.sessions.append(
+                &session,
+                &owner,
+                vec![("assistant".into(), serde_json::Value::String(text))],
+            );
+        }
+        self.in_flight = None;
+    }
+}
+
+/// The SSE error event of a dialect, for a stream that cannot be completed.
+fn error_event(d: Dialect, e: &ErrorInfo) -> Bytes {
+    let body = reply::error_body(d, e);
+    let data = String::from_utf8_lossy(&body);
+    match d {
+        Dialect::Anthropic => Bytes::from(format!("event: error\ndata: {data}\n\n")),
+        Dialect::OpenaiResponses => Bytes::from(format!("event: error\ndata: {data}\n\n")),
+        _ => data_event(&data),
+    }
+}
+
+fn chat_delta_text(data: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Chunk {
+        #[serde(default)]
+        choices: Vec<Choice>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Choice {
+        #[serde(default)]
+        delta: Option<Delta>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Delta {
+        #[serde(default)]
+        content: Option<String>,
+    }
+    serde_json::from_str::<Chunk>(data)
+        .ok()?
+        .choices
+        .into_iter()
+        .next()?
+        .delta?
+        .content
+}
+
+struct RawRelay {
+    upstream: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    idle: Duration,
+    settle: Option<Settle>,
+    status: u16,
+    in_flight: Option<InFlight>,
+    done: bool,
+}
+
+/// Forwards a passthrough body unchanged (with an idle timeout), settling when it ends.
+fn raw_stream(
+    resp: reqwest::Response,
+    idle: Duration,
+    settle: Settle,
+    in_flight: Option<InFlight>,
+) -> ClientStream {
+    let state = RawRelay {
+        status: resp.status().as_u16(),
+        upstream: resp.bytes_stream().boxed(),
+        idle,
+        settle: Some(settle),
+        in_flight,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let next = tokio::time::timeout(s.idle, s.upstream.next()).await;
+        let idle = s.idle;
+        let fail = |s: &mut RawRelay, msg: String| {
+            if let Some(settle) = s.settle.take() {
+                settle.finish(502, None, Some(msg.clone()));
+            }
+            s.in_flight = None;
+            s.done = true;
+            std::io::Error::other(msg)
+        };
+        match next {
+            Ok(Some(Ok(b))) => Some((Ok(b), s)),
+            Ok(Some(Err(e))) => {
+                let e = fail(&mut s, format!("upstream body broke: {e}"));
+                Some((Err(e), s))
+            }
+            Err(_) => {
+                let e = fail(&mut s, format!("upstream body idle for {idle:?}"));
+                Some((Err(e), s))
+            }
+            Ok(None) => {
+                if let Some(settle) = s.settle.take() {
+                    settle.finish(s.status, None, None);
+                }
+                drop(s);
+                None
+            }
+        }
+    })
+    .boxed()
+}

@@ -1,0 +1,214 @@
+//! Stage 8, settle: a request's usage → cost → request-log record, metrics and access log,
+//! exactly once per request.
+//!
+//! A `Settle` is opened when the call is decoded and travels with it: dispatch notes the
+//! attempts, respond hands it to the client stream, which finishes it when the stream ends. If
+//! it is dropped unfinished (the client went away mid-request or mid-stream) it finishes itself
+//! as `499 client_closed`, with the usage seen so far. Nothing here blocks: the record goes to the
+//! batched writer (`request_log`).
+
+use modelgate_formats::Dialect;
+use modelgate_formats::canonical::Usage;
+use modelgate_store::RequestLogRecord;
+use rust_decimal::Decimal;
+use std::time::{Duration, Instant};
+
+use crate::call::Call;
+use crate::pricing::Pricing;
+use crate::request_log::RequestLogger;
+
+/// Bodies kept in the request log are cut at this size.
+pub const BODY_LOG_LIMIT: usize = 64 * 1024;
+
+/// One attempt, as recorded in the request log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attempt {
+    pub provider: String,
+    pub key: String,
+    pub upstream_model: String,
+    pub outcome: String,
+    pub latency_ms: f64,
+}
+
+/// Where a request went, for its record.
+pub struct RouteNote<'a> {
+    pub provider: &'a str,
+    pub upstream_model: &'a str,
+    pub upstream_dialect: Option<Dialect>,
+    pub pricing: Option<&'a Pricing>,
+}
+
+/// Settles a request once.
+pub struct Settle {
+    logger: Option<RequestLogger>,
+    record: RequestLogRecord,
+    started: Instant,
+    pricing: Option<Pricing>,
+    log_bodies: bool,
+    notes: Vec<String>,
+    /// Usage seen so far (streams), billed if the client goes away.
+    pub usage: Option<Usage>,
+    pub first_content_at: Option<Instant>,
+}
+
+impl Settle {
+    /// Opens the record of a call.
+    pub fn begin(logger: &RequestLogger, call: &Call, log_bodies: bool) -> Self {
+        let record = RequestLogRecord {
+            id: modelgate_store::new_id(),
+            ts_ms: modelgate_store::now_ms(),
+            request_id: call.request_id.clone(),
+            key_id: call.caller.key_id().map(str::to_owned),
+            tenant_id: call.caller.tenant_id().map(str::to_owned),
+            dialect: call.request_dialect.as_str().into(),
+            endpoint: call.endpoint.label().into(),
+            requested_model: (!call.model.is_empty()).then(|| call.model.clone()),
+            stream: call.stream,
+            request_body: (log_bodies
+                && call
+                    .content_type
+                    .as_deref()
+                    .is_none_or(|c| c.contains("json")))
+            .then(|| truncate_utf8(&call.raw, BODY_LOG_LIMIT)),
+            ..Default::default()
+        };
+        Self {
+            logger: Some(logger.clone()),
+            record,
+            started: call.started,
+            pricing: None,
+            log_bodies,
+            notes: Vec::new(),
+            usage: None,
+            first_content_at: None,
+        }
+    }
+
+    /// A settle that records nothing (a dry run).
+    pub fn detached() -> Self {
+        Self {
+            logger: None,
+            record: RequestLogRecord::default(),
+            started: Instant::now(),
+            pricing: None,
+            log_bodies: false,
+            notes: Vec::new(),
+            usage: None,
+            first_content_at: None,
+        }
+    }
+
+    pub fn set_route(&mut self, r: RouteNote<'_>) {
+        self.record.provider = Some(r.provider.to_owned());
+        self.record.provider_model = Some(r.upstream_model.to_owned());
+        self.record.upstream_dialect = r.upstream_dialect.map(|d| d.as_str().to_owned());
+        self.pricing = r.pricing.cloned();
+    }
+
+    pub fn set_attempts(&mut self, attempts: &[Attempt]) {
+        self.record.attempts = attempts.len() as i64;
+        self.record.attempt_log = serde_json::to_string(attempts).ok();
+    }
+
+    pub fn set_response_body(&mut self, body: &[u8]) {
+        if self.log_bodies {
+            self.record.response_body = Some(truncate_utf8(body, BODY_LOG_LIMIT));
+        }
+    }
+
+    /// Adds a note to the record (a dropped field, `client_closed`, …).
+    pub fn note(&mut self, note: impl Into<String>) {
+        if self.notes.len() < 64 {
+            self.notes.push(note.into());
+        }
+    }
+
+    /// Completes the record and queues it.
+    pub fn finish(mut self, status: u16, usage: Option<Usage>, error: Option<String>) {
+        self.complete(status, usage, error);
+    }
+
+    fn complete(&mut self, status: u16, usage: Option<Usage>, error: Option<String>) {
+        let Some(logger) = self.logger.take() else {
+            return;
+        };
+        let usage = usage.or(self.usage);
+        let r = &mut self.record;
+        r.status = i64::from(status);
+        r.latency_ms = ms(self.started.elapsed());
+        r.ttft_ms = self
+            .first_content_at
+            .map(|t| ms(t.saturating_duration_since(self.started)));
+        r.error = error;
+        if !self.notes.is_empty() {
+            r.notes = serde_json::to_string(&self.notes).ok();
+        }
+        if let Some(u) = usage {
+            r.prompt_tokens = u.input_tokens as i64;
+            r.completion_tokens = u.output_tokens as i64;
+            r.cached_tokens = u.cache_read_tokens as i64;
+            r.reasoning_tokens = u.reasoning_tokens as i64;
+            r.total_tokens = u.total() as i64;
+            let cost = self.pricing.as_ref().map_or(Decimal::ZERO, |p| p.cost(&u));
+            r.cost = Some(cost.to_string());
+        }
+        let rec = std::mem::take(r);
+        report(&rec);
+        logger.log(rec);
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        if self.logger.is_some() {
+            self.notes.push("client_closed".into());
+            self.complete(499, None, Some("client closed the request".into()));
+        }
+    }
+}
+
+/// The request's access-log line and Prometheus metrics. Labels come from closed sets:
+/// endpoint (a fixed name per route), provider (an admin-made name) and status — never a
+/// client-chosen model name or path.
+fn report(r: &RequestLogRecord) {
+    let provider = r.provider.clone().unwrap_or_default();
+    let status = r.status.to_string();
+    metrics::counter!("modelgate_requests_total", "endpoint" => r.endpoint.clone(), "provider" => provider.clone(), "status" => status).increment(1);
+    metrics::histogram!("modelgate_request_duration_seconds", "endpoint" => r.endpoint.clone(), "provider" => provider.clone()).record(r.latency_ms / 1000.0);
+    if r.attempts > 1 {
+        metrics::counter!("modelgate_failovers_total", "provider" => provider.clone())
+            .increment((r.attempts - 1) as u64);
+    }
+    if r.total_tokens > 0 {
+        metrics::counter!("modelgate_tokens_total", "provider" => provider.clone(), "kind" => "prompt").increment(r.prompt_tokens.max(0) as u64);
+        metrics::counter!("modelgate_tokens_total", "provider" => provider, "kind" => "completion")
+            .increment(r.completion_tokens.max(0) as u64);
+    }
+    tracing::info!(
+        target: "modelgate::request",
+        request_id = %r.request_id,
+        key_id = r.key_id.as_deref().unwrap_or(""),
+        endpoint = %r.endpoint,
+        model = r.requested_model.as_deref().unwrap_or(""),
+        provider = r.provider.as_deref().unwrap_or(""),
+        status = r.status,
+        attempts = r.attempts,
+        latency_ms = r.latency_ms,
+        total_tokens = r.total_tokens,
+        error = r.error.as_deref().unwrap_or(""),
+        "request"
+    );
+}
+
+pub fn truncate_utf8(b: &[u8], limit: usize) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(limit)]).into_owned();
+    if b.len() > limit {
+        format!("{s}…[truncated]")
+    } else {
+        s
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

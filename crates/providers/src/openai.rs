@@ -1,0 +1,38 @@
+//! OpenAI itself: Chat Completions and Responses natively, every other `/v1` endpoint.
+
+use modelgate_formats::Dialect;
+use reqwest::header::HeaderMap;
+
+use crate::openai_wire::OpenAiWire;
+use crate::provider::{Adapter, ClientHints, Operation, ProviderError, data_ids};
+
+const DIALECTS: &[Dialect] = &[Dialect::OpenaiChat, Dialect::OpenaiResponses];
+
+#[derive(Debug, Clone)]
+pub struct Openai(OpenAiWire);
+
+impl Openai {
+    pub fn new(base: &str, headers: HeaderMap) -> Result<Self, ProviderError> {
+        OpenAiWire::new(base, headers).map(Self)
+    }
+}
+
+impl Adapter for Openai {
+    fn dialects(&self) -> &[Dialect] {
+        DIALECTS
+    }
+    fn url(&self, op: Operation<'_>, _model: &str) -> Result<reqwest::Url, ProviderError> {
+        self.0.url(op, DIALECTS)
+    }
+    fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+        key: &str,
+        hints: &ClientHints,
+    ) -> reqwest::RequestBuilder {
+        self.0.authorize(req, key, hints)
+    }
+    fn parse_models(&self, body: &[u8]) -> Vec<String> {
+        data_ids(body)
+    }
+}

@@ -1,0 +1,47 @@
+//! Any OpenAI-compatible server (vLLM, Ollama, LM Studio, aggregators): Chat Completions, and
+//! Responses when the provider says it has `/v1/responses` (`dialects` setting).
+
+use modelgate_formats::Dialect;
+use reqwest::header::HeaderMap;
+
+use crate::openai_wire::OpenAiWire;
+use crate::provider::{Adapter, ClientHints, Operation, ProviderError, data_ids};
+
+#[derive(Debug, Clone)]
+pub struct OpenaiCompatible {
+    wire: OpenAiWire,
+    dialects: Vec<Dialect>,
+}
+
+impl OpenaiCompatible {
+    pub fn new(base: &str, headers: HeaderMap, extra: &[Dialect]) -> Result<Self, ProviderError> {
+        let mut dialects = vec![Dialect::OpenaiChat];
+        if extra.contains(&Dialect::OpenaiResponses) {
+            dialects.push(Dialect::OpenaiResponses);
+        }
+        Ok(Self {
+            wire: OpenAiWire::new(base, headers)?,
+            dialects,
+        })
+    }
+}
+
+impl Adapter for OpenaiCompatible {
+    fn dialects(&self) -> &[Dialect] {
+        &self.dialects
+    }
+    fn url(&self, op: Operation<'_>, _model: &str) -> Result<reqwest::Url, ProviderError> {
+        self.wire.url(op, &self.dialects)
+    }
+    fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+        key: &str,
+        hints: &ClientHints,
+    ) -> reqwest::RequestBuilder {
+        self.wire.authorize(req, key, hints)
+    }
+    fn parse_models(&self, body: &[u8]) -> Vec<String> {
+        data_ids(body)
+    }
+}
