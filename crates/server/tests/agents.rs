@@ -40,15 +40,13 @@
 //! ```toml
 //! model = "MODEL"
 //! model_provider = "modelgate"
-//! check_for_update_on_startup = false
+//! check_for_update_on_startup = false  # the interactive TUI's update check
 //!
 //! [analytics]
-//! enabled = false
+//! enabled = false                      # else: analytics to chatgpt.com
 //!
 //! [features]
-//! plugins = false
-//! remote_plugin = false
-//! apps = false
+//! plugins = false                      # else: curated plugin sync at start-up
 //!
 //! [model_providers.modelgate]
 //! name = "modelgate"
@@ -61,7 +59,8 @@
 //! ```
 //! Sends `POST /v1/responses` (stream) with `Authorization: Bearer KEY`. With plugins on
 //! (the default) it syncs the curated plugin list from `api.github.com` and
-//! `chatgpt.com/backend-api/plugins/…` at start-up.
+//! `chatgpt.com/backend-api/plugins/…` at start-up; with analytics on it also contacts
+//! `chatgpt.com`.
 //!
 //! ## Gemini CLI 0.61.0 (`@google/gemini-cli`)
 //! `$HOME/.gemini/settings.json`:
@@ -390,8 +389,6 @@ enabled = false
 
 [features]
 plugins = false
-remote_plugin = false
-apps = false
 
 [model_providers.modelgate]
 name = "modelgate"
