@@ -1002,6 +1002,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
     );
     prop::collection::vec(turn, 1..4).prop_map(|turns| {
         let mut messages = Vec::new();
+        let mut n = 0;
         for (user, calls, reply, thinking_sig) in turns {
             messages.push(Message {
                 role: Role::User,
@@ -1021,6 +1022,9 @@ fn arb_request() -> impl Strategy<Value = Request> {
             }
             let mut results = Vec::new();
             for (id, name, arguments) in calls {
+                // Tool-call ids are unique in a conversation.
+                n += 1;
+                let id = format!("{id}{n}");
                 results.push(Part::ToolResult {
                     call_id: id.clone(),
                     name: Some(name.clone()),

@@ -266,7 +266,19 @@ fn legacy_functions_and_tool_choice_forms() {
 fn encoding_rules() {
     let req = Request {
         model: "m".into(),
+        system: vec![
+            Part::text("s"),
+            Part::Image {
+                source: ImageSource::Url { url: "u".into() },
+                detail: None,
+            },
+        ],
+        stop: ["1", "2", "3", "4", "5"].map(String::from).to_vec(),
         messages: vec![
+            Message {
+                role: Role::System,
+                content: vec![],
+            },
             Message {
                 role: Role::User,
                 content: vec![Part::text("a"), Part::text("b")],
@@ -323,21 +335,25 @@ fn encoding_rules() {
         json!({
             "model": "up",
             "messages": [
+                {"role": "system", "content": "s"},
                 {"role": "user", "content": "ab"},
                 {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
                 {"role": "tool", "content": "", "tool_call_id": "c1"},
                 {"role": "user", "content": "and"}
             ],
-            "max_tokens": 9
+            "max_tokens": 9,
+            "stop": ["1", "2", "3", "4"]
         })
     );
     assert_eq!(
         dropped,
         vec![
+            "openai_chat.system.non_text",
             "openai_chat.tool_result.is_error",
             "openai_chat.tool_result.image",
             "openai_chat.tool_choice",
-            "openai_chat.top_k"
+            "openai_chat.top_k",
+            "openai_chat.stop"
         ]
     );
 }
@@ -796,6 +812,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
     let turn = (text, prop::collection::vec(call, 0..3), "[ -~]{0,12}");
     prop::collection::vec(turn, 1..4).prop_map(|turns| {
         let mut messages = Vec::new();
+        let mut n = 0;
         for (user, calls, reply) in turns {
             messages.push(Message {
                 role: Role::User,
@@ -807,6 +824,9 @@ fn arb_request() -> impl Strategy<Value = Request> {
             }
             let mut results = Vec::new();
             for (id, name, arguments) in calls {
+                // Tool-call ids are unique in a conversation.
+                n += 1;
+                let id = format!("{id}{n}");
                 results.push(Part::ToolResult {
                     call_id: id.clone(),
                     name: Some(name.clone()),

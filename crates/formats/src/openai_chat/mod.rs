@@ -5,7 +5,8 @@
 //! Conversion rules (assembled into docs/dialects.md):
 //! - **System**: leading `system`/`developer` messages → `Request::system`; later ones →
 //!   `Role::System` messages. Encoding: `Request::system` → one leading `system` message,
-//!   mid-conversation system messages stay `system` messages.
+//!   mid-conversation system messages stay `system` messages; both take text only (other parts
+//!   dropped, `openai_chat.system.non_text`) and an empty one is left out.
 //! - **Content**: a string or parts. `text` and `refusal` → text; `image_url` with a
 //!   `data:<type>;base64,` URL → a base64 image, any other URL → `ImageSource::Url` (`detail`
 //!   kept); `input_audio` and `file` → dropped (`openai_chat.input_audio`, `openai_chat.file`).
@@ -31,7 +32,8 @@
 //! - **Sampling**: `max_completion_tokens` (else `max_tokens`), `temperature`, `top_p`, `top_k`
 //!   (compatible servers), `stop` (string or array), `seed`, penalties, `response_format`
 //!   (`text`/`json_object`/`json_schema`), `user` (else `safety_identifier`), `prompt_cache_key`.
-//!   Encoding drops `top_k` (`openai_chat.top_k`: OpenAI rejects it).
+//!   Encoding drops `top_k` (`openai_chat.top_k`: OpenAI rejects it) and stop sequences beyond
+//!   the fourth (`openai_chat.stop`: OpenAI takes at most four).
 //! - **Refused**: `n` > 1 → `ConvertError::Unsupported`. Dropped with a note when decoding:
 //!   `logprobs` (when true), `top_logprobs`, `logit_bias`, `modalities`, `audio`, `prediction`,
 //!   `service_tier`, `store`, `metadata`, `web_search_options`, `verbosity`,
