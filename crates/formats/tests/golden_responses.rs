@@ -895,6 +895,105 @@ fn transcode_gemini_to_responses_and_back() {
     assert_eq!(last["usageMetadata"]["cachedContentTokenCount"], 8);
 }
 
+/// Gemini upstream → Codex: the function call's `thoughtSignature` travels in a sealed
+/// reasoning item and comes back to Gemini on the next turn; an Anthropic thinking signature
+/// does the same in `encrypted_content`. Neither is ever sent to an OpenAI upstream.
+#[test]
+fn foreign_signatures_round_trip_through_codex() {
+    let gemini_sse = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"ls\",\"args\":{}},\"thoughtSignature\":\"FS\"}],\"role\":\"model\"},\"finishReason\":\"STOP\"}]}\r\n\r\n";
+    let canonical = decode_stream(Dialect::Gemini, gemini_sse.as_bytes(), &[]);
+    let evs = encode(&canonical);
+    let done: Vec<&Value> = evs
+        .iter()
+        .filter(|(n, _)| n == "response.output_item.done")
+        .map(|(_, d)| &d["item"])
+        .collect();
+    assert_eq!(done.len(), 2);
+    assert_eq!(done[0]["type"], "reasoning");
+    assert_eq!(done[0]["encrypted_content"], "mg1:gemini:FS");
+    assert_eq!(done[0]["summary"], json!([]));
+    assert_eq!(done[1]["type"], "function_call");
+    assert_eq!(done[1]["call_id"], "call_0");
+
+    // Codex's next request replays the items.
+    let next = json!({"model": "m", "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]},
+        done[0], done[1],
+        {"type": "function_call_output", "call_id": "call_0", "output": "a b"},
+        {"type": "reasoning", "id": "rs_x", "summary": [{"type": "summary_text", "text": "hm"}],
+         "encrypted_content": "mg1:anthropic:SIG"}
+    ]});
+    let req = responses::decode_request(&serde_json::to_vec(&next).unwrap()).unwrap();
+    assert!(
+        matches!(&req.messages[1].content[0], Part::ToolCall { signature: Some(s), .. }
+        if s.dialect == Dialect::Gemini && s.value == "FS")
+    );
+    assert!(
+        matches!(&req.messages[3].content[0], Part::Reasoning { signature: Some(s), encrypted: None, text, .. }
+        if s.dialect == Dialect::Anthropic && s.value == "SIG" && text == "hm")
+    );
+    let (g, _) = enc(Dialect::Gemini, &req);
+    assert_eq!(g["contents"][1]["parts"][0]["thoughtSignature"], "FS");
+    let (o, dropped) = enc(Dialect::OpenaiResponses, &req);
+    assert!(!o.to_string().contains("mg1:"), "{o}");
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d == "openai_responses.reasoning(foreign)")
+    );
+
+    // Whole responses seal the same way.
+    let resp = Response {
+        id: "x".into(),
+        model: "m".into(),
+        content: vec![
+            Part::Reasoning {
+                text: "t".into(),
+                signature: Some(Signature {
+                    dialect: Dialect::Anthropic,
+                    value: "S2".into(),
+                }),
+                encrypted: None,
+                id: None,
+            },
+            Part::ToolCall {
+                id: "c".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+                signature: Some(Signature {
+                    dialect: Dialect::Gemini,
+                    value: "G2".into(),
+                }),
+            },
+        ],
+        stop_reason: StopReason::ToolUse,
+        usage: None,
+    };
+    let v: Value = serde_json::from_slice(&responses::encode_response(
+        &resp,
+        &ResponseOptions::default(),
+    ))
+    .unwrap();
+    let kinds: Vec<&str> = v["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["reasoning", "reasoning", "function_call"]);
+    assert_eq!(v["output"][0]["encrypted_content"], "mg1:anthropic:S2");
+    assert_eq!(v["output"][1]["encrypted_content"], "mg1:gemini:G2");
+    let back = responses::decode_response(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert!(
+        matches!(&back.content[0], Part::Reasoning { text, signature: Some(s), .. }
+        if text == "t" && s.dialect == Dialect::Anthropic && s.value == "S2")
+    );
+    assert!(
+        matches!(&back.content[1], Part::Reasoning { text, signature: Some(s), .. }
+        if text.is_empty() && s.dialect == Dialect::Gemini && s.value == "G2")
+    );
+}
+
 #[test]
 fn errors_use_the_openai_shape() {
     let body = responses::encode_error(&ErrorInfo::new(ErrorKind::NotFound, "no such model"));
