@@ -663,6 +663,64 @@ fn stream_without_done_or_finish_still_stops() {
     assert!(matches!(&evs[0], StreamEvent::Error { error } if error.message == "overloaded"));
 }
 
+#[test]
+fn compatible_server_quirks_in_streams_and_responses() {
+    // Every call at index 0 (told apart by id), `stop` after tool calls, usage in the last
+    // choice chunk, no [DONE].
+    let stream = concat!(
+        "data: {\"id\":\"g\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n",
+        "data: {\"id\":\"g\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}\n\n",
+        "data: {\"id\":\"g\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}\n\n",
+    );
+    let evs = decode_stream(Dialect::OpenaiChat, stream.as_bytes(), &[]);
+    assert_eq!(
+        evs,
+        vec![
+            StreamEvent::Start {
+                id: "g".into(),
+                model: "m".into()
+            },
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "a".into(),
+                name: "f".into(),
+                signature: None
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: "{}".into()
+            },
+            StreamEvent::ToolCallEnd { index: 0 },
+            StreamEvent::ToolCallStart {
+                index: 1,
+                id: "b".into(),
+                name: "g".into(),
+                signature: None
+            },
+            StreamEvent::ToolCallDelta {
+                index: 1,
+                arguments: "{\"x\":1}".into()
+            },
+            StreamEvent::ToolCallEnd { index: 1 },
+            StreamEvent::Usage {
+                usage: Usage {
+                    input_tokens: 2,
+                    output_tokens: 1,
+                    ..Usage::default()
+                }
+            },
+            StreamEvent::Stop {
+                reason: StopReason::ToolUse
+            },
+        ]
+    );
+    let resp = chat::decode_response(
+        br#"{"choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(resp.stop_reason, StopReason::ToolUse);
+}
+
 fn parse_chat_client(bytes: &[u8]) -> (Vec<Value>, bool) {
     let text = std::str::from_utf8(bytes).unwrap();
     let mut chunks = Vec::new();

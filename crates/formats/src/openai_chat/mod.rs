@@ -40,7 +40,8 @@
 //!   `prompt_cache_retention`. `stream_options` is re-derived from `EncodeOptions::include_usage`.
 //! - **Stop reasons**: `stop` ↔ end turn (and stop sequence when encoding), `length` ↔ max tokens,
 //!   `tool_calls` (and legacy `function_call`) ↔ tool use, `content_filter` ↔ content filter;
-//!   unknown reasons decode to `Other` and `Other` encodes as `stop`.
+//!   unknown reasons decode to `Other` and `Other` encodes as `stop`. A `stop` (or missing)
+//!   finish reason after tool calls decodes to tool use (some compatible servers say `stop`).
 //! - **Usage**: `prompt_tokens` (cached included) ↔ input, `completion_tokens` (reasoning
 //!   included) ↔ output, `prompt_tokens_details.cached_tokens` (else DeepSeek's
 //!   `prompt_cache_hit_tokens`) ↔ cache reads, `completion_tokens_details.reasoning_tokens` ↔
