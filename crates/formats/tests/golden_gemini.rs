@@ -601,6 +601,15 @@ fn stream_encoder_json_array_and_sse_framing() {
             .collect()
     };
     assert_eq!(strip(&again), strip(&events));
+    // The JSON-array framing, fed to the decoder as one value, decodes the same.
+    let mut dec = gemini::Decoder::new();
+    let mut from_array = Vec::new();
+    {
+        use modelgate_formats::canonical::StreamDecoder;
+        dec.push(None, &array, &mut from_array).expect("array");
+        dec.finish(&mut from_array);
+    }
+    assert_eq!(strip(&from_array), strip(&events));
     assert_eq!(
         encode_events(&[], false),
         "[{\"candidates\":[{\"finishReason\":\"STOP\",\"index\":0}],\"modelVersion\":\"client-model\",\"responseId\":\"gw-1\"}\n]"

@@ -249,6 +249,15 @@ fn encode_from_other_dialects() {
         }),
         ..Request::default()
     };
+    let mut tiny = req.clone();
+    tiny.max_tokens = Some(1);
+    let (out, dropped) = enc(Dialect::OpenaiResponses, &tiny);
+    assert_eq!(out["max_output_tokens"], 16);
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d.starts_with("openai_responses.max_output_tokens"))
+    );
     let (out, dropped) = enc(Dialect::OpenaiResponses, &req);
     assert_eq!(out["instructions"], "a\n\nb");
     assert_eq!(out["tools"][0]["strict"], false);

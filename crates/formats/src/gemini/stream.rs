@@ -60,14 +60,38 @@ impl StreamDecoder for Decoder {
         if data.is_empty() || self.done {
             return Ok(());
         }
+        if data.starts_with('[') {
+            // A whole JSON-array stream (no `alt=sse`) or a piece of one, fed as one value.
+            let chunks: Vec<GenerateContentResponse> =
+                serde_json::from_str(data).map_err(|e| ConvertError::Invalid(e.to_string()))?;
+            for c in chunks {
+                self.chunk(c, out);
+            }
+            return Ok(());
+        }
         let chunk: GenerateContentResponse =
             serde_json::from_str(data).map_err(|e| ConvertError::Invalid(e.to_string()))?;
+        self.chunk(chunk, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        self.end(out);
+    }
+}
+
+impl Decoder {
+    /// One `GenerateContentResponse` chunk.
+    fn chunk(&mut self, chunk: GenerateContentResponse<'_>, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
         if let Some(e) = chunk.error {
             out.push(StreamEvent::Error {
                 error: info_from_body(e.code, &e),
             });
             self.done = true;
-            return Ok(());
+            return;
         }
         if !self.started {
             self.started = true;
@@ -95,7 +119,7 @@ impl StreamDecoder for Decoder {
             self.blocked = true;
         }
         let Some(cand) = chunk.candidates.into_iter().next() else {
-            return Ok(());
+            return;
         };
         if let Some(r) = cand.finish_reason {
             self.finish = Some(r);
@@ -152,10 +176,10 @@ impl StreamDecoder for Decoder {
                 });
             }
         }
-        Ok(())
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+    /// Emits the held usage and stop.
+    fn end(&mut self, out: &mut Vec<StreamEvent>) {
         if self.done {
             return;
         }

@@ -34,7 +34,8 @@
 //! - **tool_choice** `auto`/`none`/`required`/`{type: function, name}` ↔ canonical; other forms
 //!   (allowed_tools, hosted tools) are dropped. `parallel_tool_calls`, `max_output_tokens`,
 //!   `temperature`, `top_p`, `user`, `prompt_cache_key` map one to one. `top_k`, `stop`, `seed`
-//!   and the penalties have no Responses field (dropped when encoding).
+//!   and the penalties have no Responses field (dropped when encoding); `max_output_tokens` below
+//!   16 (the API minimum) is raised to 16, noted.
 //! - **Reasoning**: `reasoning.effort` minimal/low/medium/high ↔ `effort` (`xhigh` → high,
 //!   noted; `none` ↔ `disabled`); `reasoning.summary` (any value) ↔ `include_thoughts: true`
 //!   (encoded as `auto`). Encoding a budget uses the canonical effort table; `disabled` is not

@@ -476,6 +476,8 @@ fn effort_name(e: Effort) -> &'static str {
     }
 }
 
+const MIN_OUTPUT_TOKENS: u64 = 16;
+
 /// Encodes a canonical request for a Responses upstream (stateless: `store: false`).
 pub fn encode_request(
     req: &Request,
@@ -693,6 +695,13 @@ pub fn encode_request(
     } else {
         Vec::new()
     };
+    // The API rejects `max_output_tokens` below 16.
+    let max_output_tokens = req.max_tokens.map(|m| {
+        if m < MIN_OUTPUT_TOKENS {
+            dropped.push("openai_responses.max_output_tokens(raised to 16)".into());
+        }
+        m.max(MIN_OUTPUT_TOKENS)
+    });
     let out = OutRequest {
         model: if opts.model.is_empty() {
             &req.model
@@ -704,7 +713,7 @@ pub fn encode_request(
         tools,
         tool_choice,
         parallel_tool_calls: req.parallel_tool_calls,
-        max_output_tokens: req.max_tokens,
+        max_output_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
         reasoning,
