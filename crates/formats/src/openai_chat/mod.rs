@@ -33,7 +33,9 @@
 //!   (compatible servers), `stop` (string or array), `seed`, penalties, `response_format`
 //!   (`text`/`json_object`/`json_schema`), `user` (else `safety_identifier`), `prompt_cache_key`.
 //!   Encoding drops `top_k` (`openai_chat.top_k`: OpenAI rejects it) and stop sequences beyond
-//!   the fourth (`openai_chat.stop`: OpenAI takes at most four).
+//!   the fourth (`openai_chat.stop`: OpenAI takes at most four) and a `user` longer than 64
+//!   characters (`openai_chat.user`: OpenAI rejects it; Claude Code's `metadata.user_id` is a
+//!   ~150-character JSON text).
 //! - **Refused**: `n` > 1 → `ConvertError::Unsupported`. Dropped with a note when decoding:
 //!   `logprobs` (when true), `top_logprobs`, `logit_bias`, `modalities`, `audio`, `prediction`,
 //!   `service_tier`, `store`, `metadata`, `web_search_options`, `verbosity`,

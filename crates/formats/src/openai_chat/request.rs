@@ -565,6 +565,10 @@ fn system_message<'a>(parts: &'a [Part], dropped: &mut Vec<String>) -> Option<Ou
     })
 }
 
+/// The longest `user` OpenAI accepts (Claude Code's `metadata.user_id` is a ~150-character
+/// JSON blob); a longer one is dropped.
+const MAX_USER: usize = 64;
+
 /// Chat takes at most four stop sequences; the rest are dropped.
 const MAX_STOP: usize = 4;
 
@@ -732,7 +736,13 @@ pub fn encode_request(
         presence_penalty: req.presence_penalty,
         response_format: req.response_format.as_ref().map(response_format_to),
         reasoning_effort,
-        user: req.user.as_deref(),
+        user: match req.user.as_deref() {
+            Some(u) if u.len() > MAX_USER => {
+                note(dropped, "user");
+                None
+            }
+            u => u,
+        },
         prompt_cache_key: req.prompt_cache_key.as_deref(),
         stream: opts.stream,
         stream_options: (opts.stream && opts.include_usage).then_some(StreamOptions {
