@@ -429,7 +429,7 @@ run_load() {
   [[ -z "$logf" ]] || after="$(stat -c %s "$logf")"
   echo "run|$group|$id|$name|$target|$out|$((after - before))" >>"$TMP/runs.txt"
 }
-skip_group() { echo "skip|$1|$(echo "$2" | tr '|\n' '/ ')" >>"$TMP/runs.txt"; }
+skip_group() { echo "skip|$1|$(printf '%s' "$2" | tr '|\n' '/ ')" >>"$TMP/runs.txt"; }
 
 DIRECT_URL="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
 DIRECT_AUTH=(--header "Authorization: Bearer sk-mock-upstream")
