@@ -1003,6 +1003,96 @@ fn foreign_signatures_round_trip_through_codex() {
     );
 }
 
+/// Claude (thinking, text, tool use) upstream → Codex, and chat with interleaved parallel
+/// tool calls → Codex: item order, output indices, ids and the sealed thinking signature.
+#[test]
+fn transcode_anthropic_and_chat_to_responses() {
+    let anthropic_sse = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Hmm.\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"SIGA\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Let me look.\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"exec_command\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"cmd\\\":\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"ls\\\"}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":30}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let canonical = decode_stream(Dialect::Anthropic, anthropic_sse.as_bytes(), &[]);
+    let evs = encode(&canonical);
+    let done: Vec<&Value> = evs
+        .iter()
+        .filter(|(n, _)| n == "response.output_item.done")
+        .map(|(_, d)| d)
+        .collect();
+    let kinds: Vec<&str> = done
+        .iter()
+        .map(|d| d["item"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["reasoning", "message", "function_call"]);
+    let idx: Vec<u64> = done
+        .iter()
+        .map(|d| d["output_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(idx, vec![0, 1, 2]);
+    assert_eq!(done[0]["item"]["encrypted_content"], "mg1:anthropic:SIGA");
+    assert_eq!(done[0]["item"]["summary"][0]["text"], "Hmm.");
+    assert_eq!(done[1]["item"]["content"][0]["text"], "Let me look.");
+    assert_eq!(done[2]["item"]["call_id"], "toolu_1");
+    assert_eq!(done[2]["item"]["arguments"], "{\"cmd\":\"ls\"}");
+    let completed = &evs.last().unwrap().1["response"];
+    assert_eq!(evs.last().unwrap().0, "response.completed");
+    assert_eq!(completed["usage"]["input_tokens"], 17);
+    assert_eq!(
+        completed["usage"]["input_tokens_details"]["cached_tokens"],
+        5
+    );
+    assert_eq!(completed["usage"]["output_tokens"], 30);
+    assert_eq!(completed["output"].as_array().unwrap().len(), 3);
+
+    let chat_sse = concat!(
+        "data: {\"id\":\"c2\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"w\",\"arguments\":\"{\\\"c\\\":\"}},{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"t\",\"arguments\":\"{\\\"z\\\":\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"2}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let canonical = decode_stream(Dialect::OpenaiChat, chat_sse.as_bytes(), &[]);
+    let evs = encode(&canonical);
+    let mut by_item: std::collections::BTreeMap<String, String> = Default::default();
+    let mut item_index: std::collections::BTreeMap<String, u64> = Default::default();
+    for (n, d) in &evs {
+        if n == "response.output_item.added" {
+            item_index.insert(
+                d["item"]["id"].as_str().unwrap().into(),
+                d["output_index"].as_u64().unwrap(),
+            );
+        }
+        if n == "response.function_call_arguments.delta" {
+            let id = d["item_id"].as_str().unwrap();
+            assert_eq!(item_index[id], d["output_index"].as_u64().unwrap());
+            by_item
+                .entry(id.into())
+                .or_default()
+                .push_str(d["delta"].as_str().unwrap());
+        }
+    }
+    let args: Vec<&String> = by_item.values().collect();
+    assert_eq!(args.len(), 2);
+    let completed = &evs.last().unwrap().1["response"];
+    assert_eq!(completed["output"][0]["call_id"], "call_a");
+    assert_eq!(completed["output"][0]["arguments"], "{\"c\":2}");
+    assert_eq!(completed["output"][1]["call_id"], "call_b");
+    assert_eq!(completed["output"][1]["arguments"], "{\"z\":1}");
+    assert_eq!(completed["usage"]["total_tokens"], 10);
+}
+
 #[test]
 fn errors_use_the_openai_shape() {
     let body = responses::encode_error(&ErrorInfo::new(ErrorKind::NotFound, "no such model"));
