@@ -298,6 +298,11 @@ fn candidate_count_above_one_is_unsupported() {
         Err(modelgate_formats::canonical::ConvertError::Unsupported(_))
     ));
     assert!(gemini::decode_request(b"[1,2]").is_err());
+    let nulls = br#"{"contents":[{"role":"user","parts":null}],"tools":null}"#;
+    assert_eq!(
+        gemini::decode_request(nulls).expect("nulls").messages.len(),
+        1
+    );
     assert!(gemini::decode_request(br#"{"contents":[{"role":"tool","parts":[]}]}"#).is_err());
 }
 

@@ -72,6 +72,12 @@ fn codex_fixture_decodes_and_converts() {
     assert_eq!(env.include, vec!["reasoning.encrypted_content".to_string()]);
     assert_eq!(env.previous_response_id, None);
     insta::assert_json_snapshot!("codex_canonical", req);
+    let nulls = br#"{"model":"m","input":"hi","tools":null,"include":null,"instructions":null}"#;
+    assert_eq!(responses::decode_request(nulls).unwrap().messages.len(), 1);
+    assert_eq!(
+        responses::envelope(nulls).unwrap(),
+        responses::Envelope::default()
+    );
     for d in Dialect::ALL {
         let (body, dropped) = enc(d, &req);
         insta::assert_json_snapshot!(

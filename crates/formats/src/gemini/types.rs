@@ -11,6 +11,15 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// Reads `null` as the default (clients send `"tools": null` and the like).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// A string that decoders own and encoders borrow (no copies when encoding).
 pub type Str<'a> = Cow<'a, str>;
 
@@ -18,11 +27,15 @@ pub type Str<'a> = Cow<'a, str>;
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentRequest<'a> {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub contents: Vec<Content<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_instruction: Option<Content<'a>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tools: Vec<Tool<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_config: Option<ToolConfig>,
@@ -45,7 +58,7 @@ pub struct GenerateContentRequest<'a> {
 pub struct Content<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Str<'a>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub parts: Vec<WirePart<'a>>,
 }
 
@@ -252,7 +265,11 @@ pub struct ThinkingConfig {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentResponse<'a> {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub candidates: Vec<Candidate<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_feedback: Option<PromptFeedback>,

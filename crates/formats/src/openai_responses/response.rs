@@ -137,7 +137,10 @@ pub fn decode_response(body: &[u8]) -> Result<Response, ConvertError> {
 
 /// The response id shown to clients: `opts.id`, else the upstream's, as `resp_…`.
 pub(crate) fn response_id(opts_id: Option<&str>, upstream: &str) -> String {
-    let id = opts_id.filter(|s| !s.is_empty()).unwrap_or(upstream);
+    let id = opts_id
+        .filter(|s| !s.is_empty())
+        .or(Some(upstream).filter(|s| !s.is_empty()))
+        .unwrap_or("gateway");
     if id.starts_with("resp_") {
         id.to_owned()
     } else {
