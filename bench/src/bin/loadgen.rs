@@ -9,6 +9,11 @@
 //! Latency is the time until the whole response body has been read. With `--stream` the time
 //! to the first body byte (TTFB) is reported as well. Only successful (2xx) responses
 //! contribute latency samples; everything else is counted as an error by kind.
+//!
+//! With `--cpu LABEL=PID[,PID...]` the CPU time (utime + stime from `/proc/<pid>/stat`, which
+//! covers every thread of the process) of those processes is sampled when the measured window
+//! opens and again once every measured request has completed, and reported per successful
+//! request. The warm-up is therefore excluded from the CPU figures as it is from latency.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -42,8 +47,11 @@ struct Args {
     #[arg(long = "header", short = 'H')]
     headers: Vec<String>,
     /// JSON request body (default: a small chat request for model "bench-model").
-    #[arg(long)]
+    #[arg(long, conflicts_with = "body_file")]
     body: Option<String>,
+    /// Read the JSON request body from this file instead.
+    #[arg(long)]
+    body_file: Option<std::path::PathBuf>,
     /// Ask for a streamed answer (sets "stream": true in the body) and report TTFB.
     #[arg(long)]
     stream: bool,
@@ -71,6 +79,92 @@ struct Args {
     /// Print one JSON object with the results instead of text.
     #[arg(long)]
     json: bool,
+    /// Measure the CPU time of processes over the measured window: `LABEL=PID[,PID...]`
+    /// (repeatable). Each PID's utime + stime covers all of its threads.
+    #[arg(long = "cpu")]
+    cpu: Vec<String>,
+    /// Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`).
+    #[arg(long, default_value_t = 100)]
+    clk_tck: u32,
+}
+
+/// A named group of processes whose CPU time is summed.
+#[derive(Debug, Clone, PartialEq)]
+struct CpuProbe {
+    label: String,
+    pids: Vec<u32>,
+}
+
+fn parse_cpu_probe(raw: &str) -> anyhow::Result<CpuProbe> {
+    let (label, pids) = raw
+        .split_once('=')
+        .with_context(|| format!("--cpu {raw:?} is not LABEL=PID[,PID...]"))?;
+    let label = label.trim();
+    anyhow::ensure!(!label.is_empty(), "--cpu {raw:?} has an empty label");
+    let pids = pids
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<u32>()
+                .with_context(|| format!("--cpu {raw:?}: {p:?} is not a pid"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(CpuProbe {
+        label: label.to_owned(),
+        pids,
+    })
+}
+
+/// utime + stime (in clock ticks) from the text of `/proc/<pid>/stat`.
+///
+/// The command name (field 2) is in parentheses and may itself contain spaces or `)`, so
+/// the fields are counted from the last `)`.
+fn stat_ticks(stat: &str) -> Option<u64> {
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    // After the name: state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+    // cmajflt(13) utime(14) stime(15).
+    let mut fields = rest.split_ascii_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn pid_ticks(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {path}: has process {pid} exited?"))?;
+    stat_ticks(&text).with_context(|| format!("unexpected format of {path}"))
+}
+
+/// Current CPU ticks of every probe (sum over its pids), plus the generator's own.
+fn sample_cpu(probes: &[CpuProbe]) -> anyhow::Result<(Vec<u64>, u64)> {
+    let mut out = Vec::with_capacity(probes.len());
+    for p in probes {
+        let mut sum = 0;
+        for &pid in &p.pids {
+            sum += pid_ticks(pid).with_context(|| format!("--cpu {}", p.label))?;
+        }
+        out.push(sum);
+    }
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| stat_ticks(&s))
+        .unwrap_or(0);
+    Ok((out, own))
+}
+
+/// Samples the probes at `at` on a plain OS thread (the runtime threads are busy).
+fn sample_cpu_at(
+    probes: Vec<CpuProbe>,
+    at: Instant,
+) -> std::thread::JoinHandle<anyhow::Result<(Vec<u64>, u64)>> {
+    std::thread::spawn(move || {
+        let now = Instant::now();
+        if at > now {
+            std::thread::sleep(at - now);
+        }
+        sample_cpu(&probes)
+    })
 }
 
 /// Per-worker results.
@@ -80,6 +174,8 @@ struct Stats {
     ttfb_us: Vec<u32>,
     ok: u64,
     errors: BTreeMap<String, u64>,
+    /// Requests sent, warm-up included.
+    sent: u64,
 }
 
 impl Stats {
@@ -87,6 +183,7 @@ impl Stats {
         self.lat_us.extend(other.lat_us);
         self.ttfb_us.extend(other.ttfb_us);
         self.ok += other.ok;
+        self.sent += other.sent;
         for (k, v) in other.errors {
             *self.errors.entry(k).or_default() += v;
         }
@@ -217,6 +314,16 @@ fn parse_headers(raw: &[String]) -> anyhow::Result<HeaderMap> {
     Ok(map)
 }
 
+fn read_body(args: &Args) -> anyhow::Result<Option<String>> {
+    match (&args.body, &args.body_file) {
+        (Some(b), _) => Ok(Some(b.clone())),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(Some)
+            .with_context(|| format!("reading --body-file {}", path.display())),
+        (None, None) => Ok(None),
+    }
+}
+
 fn build_body(body: Option<&str>, stream: bool) -> anyhow::Result<Bytes> {
     let text = body.unwrap_or(DEFAULT_BODY);
     if !stream {
@@ -253,6 +360,7 @@ async fn closed_loop(
                     break;
                 }
                 let outcome = t.send(start).await;
+                stats.sent += 1;
                 if start >= measure_from {
                     stats.record(outcome);
                 } else if let Outcome::Err(_) = outcome {
@@ -333,6 +441,7 @@ fn open_loop(
         let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
         all.merge(std::mem::take(&mut *s));
     }
+    all.sent = i;
     Ok((all, cap_waits))
 }
 
@@ -370,7 +479,15 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let uri = parse_loopback_url(&args.url)?;
     let headers = parse_headers(&args.headers)?;
-    let body = build_body(args.body.as_deref(), args.stream)?;
+    let body = build_body(read_body(&args)?.as_deref(), args.stream)?;
+    let probes = args
+        .cpu
+        .iter()
+        .map(|c| parse_cpu_probe(c))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(args.clk_tck >= 1, "--clk-tck must be at least 1");
+    // Fail before sending anything if a probed process is not there.
+    sample_cpu(&probes)?;
     let duration = secs(args.duration, "--duration")?;
     let warmup = secs(args.warmup, "--warmup")?;
     let timeout = secs(args.timeout, "--timeout")?;
@@ -415,6 +532,7 @@ fn main() -> anyhow::Result<()> {
     let begin = Instant::now();
     let measure_from = begin + warmup;
     let end = measure_from + duration;
+    let cpu_before = sample_cpu_at(probes.clone(), measure_from);
     let (stats, cap_waits) = match mode {
         Mode::Closed(n) => rt
             .block_on(closed_loop(target, n, measure_from, end))
@@ -429,6 +547,12 @@ fn main() -> anyhow::Result<()> {
             end,
         )?,
     };
+    // Every measured request has completed here (closed loop: workers stop after their last
+    // request; open loop: everything in flight was awaited).
+    let cpu_after = sample_cpu(&probes)?;
+    let cpu_before = cpu_before
+        .join()
+        .map_err(|_| anyhow::anyhow!("CPU sampler thread panicked"))??;
     rt.shutdown_timeout(Duration::from_millis(100));
 
     let Stats {
@@ -436,6 +560,7 @@ fn main() -> anyhow::Result<()> {
         mut ttfb_us,
         ok,
         errors,
+        sent,
     } = stats;
     lat_us.sort_unstable();
     ttfb_us.sort_unstable();
@@ -468,6 +593,8 @@ fn main() -> anyhow::Result<()> {
         "latency_ms": latency,
         "ttfb_ms": ttfb,
         "inflight_cap_waits": cap_waits,
+        "sent_total": sent,
+        "cpu": cpu_report(&probes, &cpu_before, &cpu_after, args.clk_tck, ok),
     });
     if args.json {
         println!("{result}");
@@ -510,8 +637,46 @@ fn main() -> anyhow::Result<()> {
                 fmt_ms(&ttfb, "max")
             );
         }
+        if let Some(map) = result["cpu"].as_object() {
+            for (label, v) in map {
+                println!(
+                    "cpu {label}: {} s, {} us/request",
+                    fmt_ms(v, "cpu_s"),
+                    fmt_ms(v, "us_per_req")
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// `{label: {pids, ticks, cpu_s, us_per_req}}` for every probe and for the generator itself.
+fn cpu_report(
+    probes: &[CpuProbe],
+    before: &(Vec<u64>, u64),
+    after: &(Vec<u64>, u64),
+    clk_tck: u32,
+    ok: u64,
+) -> serde_json::Value {
+    let entry = |pids: Vec<u32>, ticks: u64| {
+        let cpu_s = ticks as f64 / f64::from(clk_tck);
+        let per_req = if ok == 0 {
+            serde_json::Value::Null
+        } else {
+            json!((cpu_s * 1e6 / ok as f64 * 100.0).round() / 100.0)
+        };
+        json!({ "pids": pids, "ticks": ticks, "cpu_s": cpu_s, "us_per_req": per_req })
+    };
+    let mut map = serde_json::Map::new();
+    for (i, p) in probes.iter().enumerate() {
+        let ticks = after.0[i].saturating_sub(before.0[i]);
+        map.insert(p.label.clone(), entry(p.pids.clone(), ticks));
+    }
+    map.insert(
+        "loadgen".into(),
+        entry(vec![std::process::id()], after.1.saturating_sub(before.1)),
+    );
+    serde_json::Value::Object(map)
 }
 
 #[derive(Clone, Copy)]
@@ -543,6 +708,31 @@ mod tests {
         assert_eq!(pct_ms(&v, 99.0), Some(99.0));
         assert_eq!(pct_ms(&v, 100.0), Some(100.0));
         assert_eq!(pct_ms(&[], 50.0), None);
+    }
+
+    #[test]
+    fn stat_fields() {
+        let line =
+            "4242 (tokio (w) 1) S 1 4242 4242 0 -1 4194560 1000 0 3 0 250 75 0 0 20 0 9 0 123 0 0";
+        assert_eq!(stat_ticks(line), Some(325));
+        assert_eq!(stat_ticks("4242 (x) S 1 2"), None);
+        assert_eq!(stat_ticks("no parenthesis"), None);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(stat_ticks(&own).is_some());
+    }
+
+    #[test]
+    fn cpu_probe_args() {
+        assert_eq!(
+            parse_cpu_probe("proxy=10, 11,12").unwrap(),
+            CpuProbe {
+                label: "proxy".into(),
+                pids: vec![10, 11, 12]
+            }
+        );
+        assert!(parse_cpu_probe("proxy").is_err());
+        assert!(parse_cpu_probe("=1").is_err());
+        assert!(parse_cpu_probe("mock=abc").is_err());
     }
 
     #[test]

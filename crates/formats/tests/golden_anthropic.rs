@@ -97,6 +97,7 @@ fn claude_code_fixture_decodes_and_converts() {
     assert_eq!(body["reasoning_effort"], "high");
     assert_eq!(body["max_completion_tokens"], 32000);
     assert_eq!(body["tools"].as_array().unwrap().len(), 24);
+    assert!(body.get("user").is_none(), "too long for OpenAI's user field");
     // Back to Anthropic: thinking enabled (high → 24576), max_tokens above it.
     let (body, _) = enc(Dialect::Anthropic, &req);
     assert_eq!(
@@ -1002,6 +1003,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
     );
     prop::collection::vec(turn, 1..4).prop_map(|turns| {
         let mut messages = Vec::new();
+        let mut n = 0;
         for (user, calls, reply, thinking_sig) in turns {
             messages.push(Message {
                 role: Role::User,
@@ -1021,6 +1023,9 @@ fn arb_request() -> impl Strategy<Value = Request> {
             }
             let mut results = Vec::new();
             for (id, name, arguments) in calls {
+                // Tool-call ids are unique in a conversation.
+                n += 1;
+                let id = format!("{id}{n}");
                 results.push(Part::ToolResult {
                     call_id: id.clone(),
                     name: Some(name.clone()),

@@ -298,6 +298,11 @@ fn candidate_count_above_one_is_unsupported() {
         Err(modelgate_formats::canonical::ConvertError::Unsupported(_))
     ));
     assert!(gemini::decode_request(b"[1,2]").is_err());
+    let nulls = br#"{"contents":[{"role":"user","parts":null}],"tools":null}"#;
+    assert_eq!(
+        gemini::decode_request(nulls).expect("nulls").messages.len(),
+        1
+    );
     assert!(gemini::decode_request(br#"{"contents":[{"role":"tool","parts":[]}]}"#).is_err());
 }
 
@@ -601,6 +606,15 @@ fn stream_encoder_json_array_and_sse_framing() {
             .collect()
     };
     assert_eq!(strip(&again), strip(&events));
+    // The JSON-array framing, fed to the decoder as one value, decodes the same.
+    let mut dec = gemini::Decoder::new();
+    let mut from_array = Vec::new();
+    {
+        use modelgate_formats::canonical::StreamDecoder;
+        dec.push(None, &array, &mut from_array).expect("array");
+        dec.finish(&mut from_array);
+    }
+    assert_eq!(strip(&from_array), strip(&events));
     assert_eq!(
         encode_events(&[], false),
         "[{\"candidates\":[{\"finishReason\":\"STOP\",\"index\":0}],\"modelVersion\":\"client-model\",\"responseId\":\"gw-1\"}\n]"
@@ -774,4 +788,55 @@ fn arb_json() -> impl Strategy<Value = Value> {
             .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// Chat upstream (text, then two interleaved parallel tool calls) → a Gemini SSE client: text
+/// chunks in order, each call whole in its own chunk with its id, usage in the last chunk.
+#[test]
+fn transcode_chat_to_gemini_sse() {
+    let chat_sse = concat!(
+        "data: {\"id\":\"c2\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"On it\"}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"w\",\"arguments\":\"{\\\"c\\\":\"}},{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"t\",\"arguments\":\"{\\\"z\\\":\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"2}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let mut dec = codec::stream_decoder(Dialect::OpenaiChat);
+    let mut split = SseSplitter::new();
+    split.push(chat_sse.as_bytes()).expect("push");
+    let mut events = Vec::new();
+    while let Some(b) = split.next_event() {
+        let e = SseEvent::parse(&b);
+        if let Some(d) = e.data {
+            dec.push(e.event, &d, &mut events).expect("decode");
+        }
+    }
+    dec.finish(&mut events);
+    let out = encode_events(&events, true);
+    let mut split = SseSplitter::new();
+    split.push(out.as_bytes()).expect("push");
+    let mut chunks = Vec::new();
+    while let Some(b) = split.next_event() {
+        let e = SseEvent::parse(&b);
+        let v: Value = serde_json::from_str(&e.data.expect("data")).expect("json");
+        chunks.push(v);
+    }
+    let parts: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["candidates"][0]["content"]["parts"].get(0))
+        .collect();
+    assert_eq!(parts[0]["text"], "On it");
+    let calls: Vec<&Value> = parts.iter().filter_map(|p| p.get("functionCall")).collect();
+    assert_eq!(
+        calls,
+        vec![
+            &json!({"id": "call_a", "name": "w", "args": {"c": 2}}),
+            &json!({"id": "call_b", "name": "t", "args": {"z": 1}})
+        ]
+    );
+    let last = chunks.last().expect("last");
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(last["usageMetadata"]["promptTokenCount"], 7);
+    assert_eq!(last["usageMetadata"]["totalTokenCount"], 10);
 }

@@ -266,7 +266,19 @@ fn legacy_functions_and_tool_choice_forms() {
 fn encoding_rules() {
     let req = Request {
         model: "m".into(),
+        system: vec![
+            Part::text("s"),
+            Part::Image {
+                source: ImageSource::Url { url: "u".into() },
+                detail: None,
+            },
+        ],
+        stop: ["1", "2", "3", "4", "5"].map(String::from).to_vec(),
         messages: vec![
+            Message {
+                role: Role::System,
+                content: vec![],
+            },
             Message {
                 role: Role::User,
                 content: vec![Part::text("a"), Part::text("b")],
@@ -323,21 +335,25 @@ fn encoding_rules() {
         json!({
             "model": "up",
             "messages": [
+                {"role": "system", "content": "s"},
                 {"role": "user", "content": "ab"},
                 {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
                 {"role": "tool", "content": "", "tool_call_id": "c1"},
                 {"role": "user", "content": "and"}
             ],
-            "max_tokens": 9
+            "max_tokens": 9,
+            "stop": ["1", "2", "3", "4"]
         })
     );
     assert_eq!(
         dropped,
         vec![
+            "openai_chat.system.non_text",
             "openai_chat.tool_result.is_error",
             "openai_chat.tool_result.image",
             "openai_chat.tool_choice",
-            "openai_chat.top_k"
+            "openai_chat.top_k",
+            "openai_chat.stop"
         ]
     );
 }
@@ -647,6 +663,64 @@ fn stream_without_done_or_finish_still_stops() {
     assert!(matches!(&evs[0], StreamEvent::Error { error } if error.message == "overloaded"));
 }
 
+#[test]
+fn compatible_server_quirks_in_streams_and_responses() {
+    // Every call at index 0 (told apart by id), `stop` after tool calls, usage in the last
+    // choice chunk, no [DONE].
+    let stream = concat!(
+        "data: {\"id\":\"g\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n",
+        "data: {\"id\":\"g\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}\n\n",
+        "data: {\"id\":\"g\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}\n\n",
+    );
+    let evs = decode_stream(Dialect::OpenaiChat, stream.as_bytes(), &[]);
+    assert_eq!(
+        evs,
+        vec![
+            StreamEvent::Start {
+                id: "g".into(),
+                model: "m".into()
+            },
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "a".into(),
+                name: "f".into(),
+                signature: None
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: "{}".into()
+            },
+            StreamEvent::ToolCallEnd { index: 0 },
+            StreamEvent::ToolCallStart {
+                index: 1,
+                id: "b".into(),
+                name: "g".into(),
+                signature: None
+            },
+            StreamEvent::ToolCallDelta {
+                index: 1,
+                arguments: "{\"x\":1}".into()
+            },
+            StreamEvent::ToolCallEnd { index: 1 },
+            StreamEvent::Usage {
+                usage: Usage {
+                    input_tokens: 2,
+                    output_tokens: 1,
+                    ..Usage::default()
+                }
+            },
+            StreamEvent::Stop {
+                reason: StopReason::ToolUse
+            },
+        ]
+    );
+    let resp = chat::decode_response(
+        br#"{"choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(resp.stop_reason, StopReason::ToolUse);
+}
+
 fn parse_chat_client(bytes: &[u8]) -> (Vec<Value>, bool) {
     let text = std::str::from_utf8(bytes).unwrap();
     let mut chunks = Vec::new();
@@ -796,6 +870,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
     let turn = (text, prop::collection::vec(call, 0..3), "[ -~]{0,12}");
     prop::collection::vec(turn, 1..4).prop_map(|turns| {
         let mut messages = Vec::new();
+        let mut n = 0;
         for (user, calls, reply) in turns {
             messages.push(Message {
                 role: Role::User,
@@ -807,6 +882,9 @@ fn arb_request() -> impl Strategy<Value = Request> {
             }
             let mut results = Vec::new();
             for (id, name, arguments) in calls {
+                // Tool-call ids are unique in a conversation.
+                n += 1;
+                let id = format!("{id}{n}");
                 results.push(Part::ToolResult {
                     call_id: id.clone(),
                     name: Some(name.clone()),

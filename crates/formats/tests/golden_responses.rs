@@ -72,6 +72,12 @@ fn codex_fixture_decodes_and_converts() {
     assert_eq!(env.include, vec!["reasoning.encrypted_content".to_string()]);
     assert_eq!(env.previous_response_id, None);
     insta::assert_json_snapshot!("codex_canonical", req);
+    let nulls = br#"{"model":"m","input":"hi","tools":null,"include":null,"instructions":null}"#;
+    assert_eq!(responses::decode_request(nulls).unwrap().messages.len(), 1);
+    assert_eq!(
+        responses::envelope(nulls).unwrap(),
+        responses::Envelope::default()
+    );
     for d in Dialect::ALL {
         let (body, dropped) = enc(d, &req);
         insta::assert_json_snapshot!(
@@ -249,6 +255,15 @@ fn encode_from_other_dialects() {
         }),
         ..Request::default()
     };
+    let mut tiny = req.clone();
+    tiny.max_tokens = Some(1);
+    let (out, dropped) = enc(Dialect::OpenaiResponses, &tiny);
+    assert_eq!(out["max_output_tokens"], 16);
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d.starts_with("openai_responses.max_output_tokens"))
+    );
     let (out, dropped) = enc(Dialect::OpenaiResponses, &req);
     assert_eq!(out["instructions"], "a\n\nb");
     assert_eq!(out["tools"][0]["strict"], false);
@@ -893,6 +908,195 @@ fn transcode_gemini_to_responses_and_back() {
     assert_eq!(last["usageMetadata"]["candidatesTokenCount"], 5);
     assert_eq!(last["usageMetadata"]["thoughtsTokenCount"], 4);
     assert_eq!(last["usageMetadata"]["cachedContentTokenCount"], 8);
+}
+
+/// Gemini upstream → Codex: the function call's `thoughtSignature` travels in a sealed
+/// reasoning item and comes back to Gemini on the next turn; an Anthropic thinking signature
+/// does the same in `encrypted_content`. Neither is ever sent to an OpenAI upstream.
+#[test]
+fn foreign_signatures_round_trip_through_codex() {
+    let gemini_sse = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"ls\",\"args\":{}},\"thoughtSignature\":\"FS\"}],\"role\":\"model\"},\"finishReason\":\"STOP\"}]}\r\n\r\n";
+    let canonical = decode_stream(Dialect::Gemini, gemini_sse.as_bytes(), &[]);
+    let evs = encode(&canonical);
+    let done: Vec<&Value> = evs
+        .iter()
+        .filter(|(n, _)| n == "response.output_item.done")
+        .map(|(_, d)| &d["item"])
+        .collect();
+    assert_eq!(done.len(), 2);
+    assert_eq!(done[0]["type"], "reasoning");
+    assert_eq!(done[0]["encrypted_content"], "mg1:gemini:FS");
+    assert_eq!(done[0]["summary"], json!([]));
+    assert_eq!(done[1]["type"], "function_call");
+    assert_eq!(done[1]["call_id"], "call_0");
+
+    // Codex's next request replays the items.
+    let next = json!({"model": "m", "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]},
+        done[0], done[1],
+        {"type": "function_call_output", "call_id": "call_0", "output": "a b"},
+        {"type": "reasoning", "id": "rs_x", "summary": [{"type": "summary_text", "text": "hm"}],
+         "encrypted_content": "mg1:anthropic:SIG"}
+    ]});
+    let req = responses::decode_request(&serde_json::to_vec(&next).unwrap()).unwrap();
+    assert!(
+        matches!(&req.messages[1].content[0], Part::ToolCall { signature: Some(s), .. }
+        if s.dialect == Dialect::Gemini && s.value == "FS")
+    );
+    assert!(
+        matches!(&req.messages[3].content[0], Part::Reasoning { signature: Some(s), encrypted: None, text, .. }
+        if s.dialect == Dialect::Anthropic && s.value == "SIG" && text == "hm")
+    );
+    let (g, _) = enc(Dialect::Gemini, &req);
+    assert_eq!(g["contents"][1]["parts"][0]["thoughtSignature"], "FS");
+    let (o, dropped) = enc(Dialect::OpenaiResponses, &req);
+    assert!(!o.to_string().contains("mg1:"), "{o}");
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d == "openai_responses.reasoning(foreign)")
+    );
+
+    // Whole responses seal the same way.
+    let resp = Response {
+        id: "x".into(),
+        model: "m".into(),
+        content: vec![
+            Part::Reasoning {
+                text: "t".into(),
+                signature: Some(Signature {
+                    dialect: Dialect::Anthropic,
+                    value: "S2".into(),
+                }),
+                encrypted: None,
+                id: None,
+            },
+            Part::ToolCall {
+                id: "c".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+                signature: Some(Signature {
+                    dialect: Dialect::Gemini,
+                    value: "G2".into(),
+                }),
+            },
+        ],
+        stop_reason: StopReason::ToolUse,
+        usage: None,
+    };
+    let v: Value = serde_json::from_slice(&responses::encode_response(
+        &resp,
+        &ResponseOptions::default(),
+    ))
+    .unwrap();
+    let kinds: Vec<&str> = v["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["reasoning", "reasoning", "function_call"]);
+    assert_eq!(v["output"][0]["encrypted_content"], "mg1:anthropic:S2");
+    assert_eq!(v["output"][1]["encrypted_content"], "mg1:gemini:G2");
+    let back = responses::decode_response(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert!(
+        matches!(&back.content[0], Part::Reasoning { text, signature: Some(s), .. }
+        if text == "t" && s.dialect == Dialect::Anthropic && s.value == "S2")
+    );
+    assert!(
+        matches!(&back.content[1], Part::Reasoning { text, signature: Some(s), .. }
+        if text.is_empty() && s.dialect == Dialect::Gemini && s.value == "G2")
+    );
+}
+
+/// Claude (thinking, text, tool use) upstream → Codex, and chat with interleaved parallel
+/// tool calls → Codex: item order, output indices, ids and the sealed thinking signature.
+#[test]
+fn transcode_anthropic_and_chat_to_responses() {
+    let anthropic_sse = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Hmm.\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"SIGA\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Let me look.\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"exec_command\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"cmd\\\":\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"ls\\\"}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":30}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let canonical = decode_stream(Dialect::Anthropic, anthropic_sse.as_bytes(), &[]);
+    let evs = encode(&canonical);
+    let done: Vec<&Value> = evs
+        .iter()
+        .filter(|(n, _)| n == "response.output_item.done")
+        .map(|(_, d)| d)
+        .collect();
+    let kinds: Vec<&str> = done
+        .iter()
+        .map(|d| d["item"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["reasoning", "message", "function_call"]);
+    let idx: Vec<u64> = done
+        .iter()
+        .map(|d| d["output_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(idx, vec![0, 1, 2]);
+    assert_eq!(done[0]["item"]["encrypted_content"], "mg1:anthropic:SIGA");
+    assert_eq!(done[0]["item"]["summary"][0]["text"], "Hmm.");
+    assert_eq!(done[1]["item"]["content"][0]["text"], "Let me look.");
+    assert_eq!(done[2]["item"]["call_id"], "toolu_1");
+    assert_eq!(done[2]["item"]["arguments"], "{\"cmd\":\"ls\"}");
+    let completed = &evs.last().unwrap().1["response"];
+    assert_eq!(evs.last().unwrap().0, "response.completed");
+    assert_eq!(completed["usage"]["input_tokens"], 17);
+    assert_eq!(
+        completed["usage"]["input_tokens_details"]["cached_tokens"],
+        5
+    );
+    assert_eq!(completed["usage"]["output_tokens"], 30);
+    assert_eq!(completed["output"].as_array().unwrap().len(), 3);
+
+    let chat_sse = concat!(
+        "data: {\"id\":\"c2\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"w\",\"arguments\":\"{\\\"c\\\":\"}},{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"t\",\"arguments\":\"{\\\"z\\\":\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"2}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c2\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let canonical = decode_stream(Dialect::OpenaiChat, chat_sse.as_bytes(), &[]);
+    let evs = encode(&canonical);
+    let mut by_item: std::collections::BTreeMap<String, String> = Default::default();
+    let mut item_index: std::collections::BTreeMap<String, u64> = Default::default();
+    for (n, d) in &evs {
+        if n == "response.output_item.added" {
+            item_index.insert(
+                d["item"]["id"].as_str().unwrap().into(),
+                d["output_index"].as_u64().unwrap(),
+            );
+        }
+        if n == "response.function_call_arguments.delta" {
+            let id = d["item_id"].as_str().unwrap();
+            assert_eq!(item_index[id], d["output_index"].as_u64().unwrap());
+            by_item
+                .entry(id.into())
+                .or_default()
+                .push_str(d["delta"].as_str().unwrap());
+        }
+    }
+    let args: Vec<&String> = by_item.values().collect();
+    assert_eq!(args.len(), 2);
+    let completed = &evs.last().unwrap().1["response"];
+    assert_eq!(completed["output"][0]["call_id"], "call_a");
+    assert_eq!(completed["output"][0]["arguments"], "{\"c\":2}");
+    assert_eq!(completed["output"][1]["call_id"], "call_b");
+    assert_eq!(completed["output"][1]["arguments"], "{\"z\":1}");
+    assert_eq!(completed["usage"]["total_tokens"], 10);
 }
 
 #[test]

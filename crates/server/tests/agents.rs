@@ -7,9 +7,13 @@
 //! `CI=true`, where it fails them.
 //!
 //! Suites:
-//! - `mocks::*` drive each mock upstream of `common/upstreams.rs` with reqwest.
+//! - `mocks::*` drive each mock upstream of `common/upstreams.rs` with reqwest, and with
+//!   the official Python SDKs (`tests/agents/sdk_parse_mocks.py`, needs `MG_TEST_PYTHON`).
 //! - `direct::*` (the harness self-test) point each CLI straight at a mock of its own
-//!   dialect, with no gateway: proves install, headless invocation and the mocks' shapes.
+//!   dialect, with no gateway: proves install, headless invocation and the mocks' shapes;
+//!   `*_runs_a_tool_call_from_the_mock` also has the CLI run the tool the mock asks for
+//!   (Claude Code `Read` with `--allowedTools Read`, Codex `exec_command`, Gemini CLI
+//!   `read_file`) and checks the tool result in its next request.
 //! - `gateway::*` put modelgate between each CLI and a mock of ANOTHER dialect. They need
 //!   the gateway's inbound `/v1/messages`, `/v1beta/models/…`, `/v1/responses` endpoints and
 //!   its conversions; those that do not pass yet are `#[ignore]`d with the reason. Run all:
@@ -32,23 +36,22 @@
 //! ```
 //! Sends `POST /v1/messages?beta=true` (stream) with `x-api-key: KEY`. Without
 //! `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC` it also resolves `api.anthropic.com` and sends
-//! `HEAD /` to the base URL. (`ANTHROPIC_AUTH_TOKEN=KEY` sends `Authorization: Bearer`
-//! instead.)
+//! `HEAD /` to the base URL. `ANTHROPIC_AUTH_TOKEN=KEY` instead of `ANTHROPIC_API_KEY`
+//! sends `Authorization: Bearer KEY` (and a `HEAD /` to the base URL first, even with
+//! nonessential traffic off).
 //!
 //! ## Codex CLI 0.169.0 (`@openai/codex`)
 //! `$CODEX_HOME/config.toml` (here `CODEX_HOME=$HOME/.codex`):
 //! ```toml
 //! model = "MODEL"
 //! model_provider = "modelgate"
-//! check_for_update_on_startup = false
+//! check_for_update_on_startup = false  # the interactive TUI's update check
 //!
 //! [analytics]
-//! enabled = false
+//! enabled = false                      # else: analytics to chatgpt.com
 //!
 //! [features]
-//! plugins = false
-//! remote_plugin = false
-//! apps = false
+//! plugins = false                      # else: curated plugin sync at start-up
 //!
 //! [model_providers.modelgate]
 //! name = "modelgate"
@@ -61,7 +64,8 @@
 //! ```
 //! Sends `POST /v1/responses` (stream) with `Authorization: Bearer KEY`. With plugins on
 //! (the default) it syncs the curated plugin list from `api.github.com` and
-//! `chatgpt.com/backend-api/plugins/…` at start-up.
+//! `chatgpt.com/backend-api/plugins/…` at start-up; with analytics on it also contacts
+//! `chatgpt.com`.
 //!
 //! ## Gemini CLI 0.61.0 (`@google/gemini-cli`)
 //! `$HOME/.gemini/settings.json`:
@@ -390,8 +394,6 @@ enabled = false
 
 [features]
 plugins = false
-remote_plugin = false
-apps = false
 
 [model_providers.modelgate]
 name = "modelgate"

@@ -57,7 +57,8 @@
 //!   model.
 //! - **Streams**: each upstream chunk is a `GenerateContentResponse`; text and thoughts become
 //!   deltas, a function call (always whole) becomes start + one delta + end; usage (last wins)
-//!   and the finish reason are emitted when the stream ends. The encoder writes SSE
+//!   and the finish reason are emitted when the stream ends; a JSON array of chunks fed as one
+//!   value (the framing without `alt=sse`) is read chunk by chunk. The encoder writes SSE
 //!   (`data: {…}\r\n\r\n`, as Gemini does) when `ResponseOptions::sse`, else the JSON array
 //!   Gemini sends without `alt=sse`: `[` + first chunk, `\n,` + each next chunk, `\n]` at the end.
 //!   Tool calls are written whole when they end; the last chunk carries `finishReason` and

@@ -1,11 +1,13 @@
 //! Gemini request body ↔ canonical `Request` (rules in the module doc of `gemini`).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::types::{
     Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration,
-    FunctionResponse, GenerateContentRequest, GenerationConfig, ThinkingConfig, Tool as WireTool,
-    ToolConfig, WirePart,
+    FunctionResponse, GenerateContentRequest, GenerationConfig, Str, ThinkingConfig,
+    Tool as WireTool, ToolConfig, WirePart,
 };
 use crate::canonical::{
     ConvertError, Effort, EncodeOptions, ImageSource, Message, Part, Reasoning, Request,
@@ -13,10 +15,10 @@ use crate::canonical::{
 };
 use crate::dialect::Dialect;
 
-fn gemini_sig(s: Option<String>) -> Option<Signature> {
+fn gemini_sig(s: Option<Str<'_>>) -> Option<Signature> {
     s.map(|value| Signature {
         dialect: Dialect::Gemini,
-        value,
+        value: value.into_owned(),
     })
 }
 
@@ -30,16 +32,17 @@ pub(crate) struct CallIds {
 }
 
 impl CallIds {
-    pub(crate) fn call(&mut self, id: Option<String>, name: &str) -> String {
+    pub(crate) fn call(&mut self, id: Option<Str<'_>>, name: &str) -> String {
         let id = id
             .filter(|s| !s.is_empty())
+            .map(Str::into_owned)
             .unwrap_or_else(|| format!("call_{}", self.next));
         self.next += 1;
         self.calls.push((id.clone(), name.to_owned(), false));
         id
     }
-    fn response(&mut self, id: Option<String>, name: &str) -> String {
-        if let Some(id) = id.filter(|s| !s.is_empty()) {
+    fn response(&mut self, id: Option<Str<'_>>, name: &str) -> String {
+        if let Some(id) = id.filter(|s| !s.is_empty()).map(Str::into_owned) {
             if let Some(c) = self.calls.iter_mut().find(|c| c.0 == id) {
                 c.2 = true;
             }
@@ -57,7 +60,7 @@ impl CallIds {
 
 /// Gemini parts → canonical parts (shared with the response decoder).
 pub(crate) fn decode_parts(
-    parts: Vec<WirePart>,
+    parts: Vec<WirePart<'_>>,
     ids: &mut CallIds,
     dropped: &mut Vec<String>,
 ) -> Vec<Part> {
@@ -72,7 +75,7 @@ pub(crate) fn decode_parts(
             };
             out.push(Part::ToolCall {
                 id,
-                name: fc.name,
+                name: fc.name.into_owned(),
                 arguments,
                 signature,
             });
@@ -81,7 +84,7 @@ pub(crate) fn decode_parts(
             let (text, is_error) = function_response_text(fr.response);
             out.push(Part::ToolResult {
                 call_id,
-                name: Some(fr.name),
+                name: Some(fr.name.into_owned()),
                 content: vec![Part::text(text)],
                 is_error,
             });
@@ -89,8 +92,8 @@ pub(crate) fn decode_parts(
             if b.mime_type.starts_with("image/") {
                 out.push(Part::Image {
                     source: ImageSource::Base64 {
-                        media_type: b.mime_type,
-                        data: b.data,
+                        media_type: b.mime_type.into_owned(),
+                        data: b.data.into_owned(),
                     },
                     detail: None,
                 });
@@ -99,21 +102,21 @@ pub(crate) fn decode_parts(
             }
         } else if let Some(f) = p.file_data {
             match f.mime_type.as_deref() {
-                None => out.push(image_url(f.file_uri)),
-                Some(m) if m.starts_with("image/") => out.push(image_url(f.file_uri)),
+                None => out.push(image_url(f.file_uri.into_owned())),
+                Some(m) if m.starts_with("image/") => out.push(image_url(f.file_uri.into_owned())),
                 Some(m) => dropped.push(format!("gemini.fileData({m})")),
             }
         } else if let Some(text) = p.text {
             if p.thought == Some(true) {
                 out.push(Part::Reasoning {
-                    text,
+                    text: text.into_owned(),
                     signature,
                     encrypted: None,
                     id: None,
                 });
             } else {
                 out.push(Part::Text {
-                    text,
+                    text: text.into_owned(),
                     cache_control: None,
                     signature,
                 });
@@ -126,8 +129,13 @@ pub(crate) fn decode_parts(
                 encrypted: None,
                 id: None,
             });
-        } else if let Some(k) = p.rest.keys().next() {
-            dropped.push(format!("gemini.parts.{k}"));
+        } else if p.executable_code.is_some() {
+            dropped.push("gemini.parts.executableCode".into());
+        } else if p.code_execution_result.is_some() {
+            dropped.push("gemini.parts.codeExecutionResult".into());
+        }
+        if p.video_metadata.is_some() {
+            dropped.push("gemini.parts.videoMetadata".into());
         }
     }
     out
@@ -244,18 +252,26 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ConvertError> {
         req.messages.push(Message { role, content });
     }
     for t in w.tools {
-        for k in t.rest.keys() {
+        for k in t.builtins() {
             req.dropped.push(format!("gemini.tools.{k}"));
         }
         for f in t.function_declarations.unwrap_or_default() {
             let parameters = match (f.parameters_json_schema, f.parameters) {
-                (Some(js), _) => js,
+                (Some(js), _) => js.into_owned(),
                 (None, Some(p)) => openapi_to_json_schema(p),
                 (None, None) => serde_json::json!({"type": "object", "properties": {}}),
             };
+            if f.response.is_some() || f.response_json_schema.is_some() {
+                req.dropped
+                    .push(format!("gemini.functionDeclarations.response({})", f.name));
+            }
+            if f.behavior.is_some() {
+                req.dropped
+                    .push("gemini.functionDeclarations.behavior".into());
+            }
             req.tools.push(Tool {
-                name: f.name,
-                description: f.description,
+                name: f.name.into_owned(),
+                description: f.description.map(Str::into_owned),
                 parameters,
                 strict: None,
                 cache_control: None,
@@ -293,13 +309,16 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ConvertError> {
     if w.cached_content.is_some() {
         req.dropped.push("gemini.cachedContent".into());
     }
-    for k in w.rest.keys() {
-        req.dropped.push(format!("gemini.{k}"));
+    if w.labels.is_some() {
+        req.dropped.push("gemini.labels".into());
     }
     Ok(req)
 }
 
-fn decode_generation_config(g: GenerationConfig, req: &mut Request) -> Result<(), ConvertError> {
+fn decode_generation_config(
+    g: GenerationConfig<'_>,
+    req: &mut Request,
+) -> Result<(), ConvertError> {
     if g.candidate_count.is_some_and(|n| n > 1) {
         return Err(ConvertError::Unsupported(
             "generationConfig.candidateCount > 1".into(),
@@ -320,7 +339,7 @@ fn decode_generation_config(g: GenerationConfig, req: &mut Request) -> Result<()
     req.response_format = match (g.response_json_schema, g.response_schema) {
         (Some(schema), _) => Some(ResponseFormat::JsonSchema {
             name: "response".into(),
-            schema,
+            schema: schema.into_owned(),
             strict: None,
         }),
         (None, Some(s)) => Some(ResponseFormat::JsonSchema {
@@ -380,27 +399,27 @@ pub(crate) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     Some((mime, data))
 }
 
-fn encode_image(source: &ImageSource) -> WirePart {
+fn encode_image(source: &ImageSource) -> WirePart<'_> {
     match source {
         ImageSource::Base64 { media_type, data } => WirePart {
             inline_data: Some(Blob {
-                mime_type: media_type.clone(),
-                data: data.clone(),
+                mime_type: Cow::Borrowed(media_type),
+                data: Cow::Borrowed(data),
             }),
             ..WirePart::default()
         },
         ImageSource::Url { url } => match parse_data_url(url) {
             Some((mime, data)) => WirePart {
                 inline_data: Some(Blob {
-                    mime_type: mime.to_owned(),
-                    data: data.to_owned(),
+                    mime_type: Cow::Borrowed(mime),
+                    data: Cow::Borrowed(data),
                 }),
                 ..WirePart::default()
             },
             None => WirePart {
                 file_data: Some(FileData {
-                    mime_type: Some(mime_from_url(url).to_owned()),
-                    file_uri: url.clone(),
+                    mime_type: Some(Cow::Borrowed(mime_from_url(url))),
+                    file_uri: Cow::Borrowed(url),
                 }),
                 ..WirePart::default()
             },
@@ -408,32 +427,26 @@ fn encode_image(source: &ImageSource) -> WirePart {
     }
 }
 
-fn own_sig(s: &Option<Signature>) -> Option<String> {
+/// The signature's value when Gemini produced it (others are dropped: Gemini cannot check them).
+pub(crate) fn own_sig(s: &Option<Signature>) -> Option<Str<'_>> {
     s.as_ref()
         .filter(|s| s.dialect == Dialect::Gemini)
-        .map(|s| s.value.clone())
+        .map(|s| Cow::Borrowed(s.value.as_str()))
 }
 
-fn text_part(text: String) -> WirePart {
-    WirePart {
-        text: Some(text),
-        ..WirePart::default()
-    }
-}
-
-/// Canonical parts → Gemini parts.
-fn encode_parts(
-    parts: &[Part],
-    names: &[(&str, &str)],
+/// Canonical parts → Gemini parts (borrowing the canonical strings).
+fn encode_parts<'a>(
+    parts: &'a [Part],
+    names: &[(&'a str, &'a str)],
     dropped: &mut Vec<String>,
-) -> Vec<WirePart> {
+) -> Vec<WirePart<'a>> {
     let mut out = Vec::with_capacity(parts.len());
     for p in parts {
         match p {
             Part::Text {
                 text, signature, ..
             } => out.push(WirePart {
-                text: Some(text.clone()),
+                text: Some(Cow::Borrowed(text)),
                 thought_signature: own_sig(signature),
                 ..WirePart::default()
             }),
@@ -454,7 +467,7 @@ fn encode_parts(
                 out.push(WirePart {
                     function_call: Some(FunctionCall {
                         id: None,
-                        name: name.clone(),
+                        name: Cow::Borrowed(name),
                         args: Some(args),
                     }),
                     thought_signature: own_sig(signature),
@@ -467,18 +480,16 @@ fn encode_parts(
                 content,
                 is_error,
             } => {
-                let name = name
-                    .clone()
-                    .or_else(|| {
-                        names
-                            .iter()
-                            .find(|(id, _)| id == call_id)
-                            .map(|(_, n)| (*n).to_owned())
-                    })
-                    .unwrap_or_else(|| {
+                let name: &str = match name
+                    .as_deref()
+                    .or_else(|| names.iter().find(|(id, _)| id == call_id).map(|(_, n)| *n))
+                {
+                    Some(n) => n,
+                    None => {
                         dropped.push("gemini.functionResponse.name(unknown call)".into());
-                        "unknown".to_owned()
-                    });
+                        "unknown"
+                    }
+                };
                 let mut text = String::new();
                 for c in content {
                     match c {
@@ -492,7 +503,7 @@ fn encode_parts(
                 out.push(WirePart {
                     function_response: Some(FunctionResponse {
                         id: None,
-                        name,
+                        name: Cow::Borrowed(name),
                         response: Value::Object(resp),
                     }),
                     ..WirePart::default()
@@ -502,7 +513,7 @@ fn encode_parts(
                 text, signature, ..
             } => match own_sig(signature) {
                 Some(sig) => out.push(WirePart {
-                    text: Some(text.clone()),
+                    text: Some(Cow::Borrowed(text)),
                     thought: Some(true),
                     thought_signature: Some(sig),
                     ..WirePart::default()
@@ -514,15 +525,16 @@ fn encode_parts(
     out
 }
 
-/// Canonical JSON Schema → `parametersJsonSchema`, minus the `$schema` keyword.
-fn tool_schema(v: &Value) -> Value {
+/// Canonical JSON Schema → `parametersJsonSchema`, minus the `$schema` keyword (copied only
+/// when it has one).
+fn tool_schema(v: &Value) -> Cow<'_, Value> {
     match v {
         Value::Object(m) if m.contains_key("$schema") => {
             let mut m = m.clone();
             m.remove("$schema");
-            Value::Object(m)
+            Cow::Owned(Value::Object(m))
         }
-        other => other.clone(),
+        other => Cow::Borrowed(other),
     }
 }
 
@@ -556,7 +568,10 @@ pub fn encode_request(
                 dropped.push("system_mid_conversation".into());
                 for p in parts {
                     if let Some(t) = p.text {
-                        pending_system.push(text_part(t));
+                        pending_system.push(WirePart {
+                            text: Some(t),
+                            ..WirePart::default()
+                        });
                     }
                 }
                 continue;
@@ -572,13 +587,13 @@ pub fn encode_request(
             continue;
         }
         w.contents.push(Content {
-            role: Some(role.into()),
+            role: Some(Cow::Borrowed(role)),
             parts,
         });
     }
     if !pending_system.is_empty() {
         w.contents.push(Content {
-            role: Some("user".into()),
+            role: Some(Cow::Borrowed("user")),
             parts: pending_system,
         });
     }
@@ -588,15 +603,14 @@ pub fn encode_request(
                 req.tools
                     .iter()
                     .map(|t| FunctionDeclaration {
-                        name: t.name.clone(),
-                        description: t.description.clone(),
-                        parameters: None,
+                        name: Cow::Borrowed(&t.name),
+                        description: t.description.as_deref().map(Cow::Borrowed),
                         parameters_json_schema: Some(tool_schema(&t.parameters)),
-                        rest: Map::new(),
+                        ..FunctionDeclaration::default()
                     })
                     .collect(),
             ),
-            rest: Map::new(),
+            ..WireTool::default()
         });
     }
     if let Some(tc) = &req.tool_choice {

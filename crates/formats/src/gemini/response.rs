@@ -1,9 +1,12 @@
 //! Gemini `GenerateContentResponse` ↔ canonical `Response`, finish reasons and usage.
 
-use super::request::{CallIds, decode_parts};
-use super::types::{Candidate, Content, GenerateContentResponse, UsageMetadata, WirePart};
+use std::borrow::Cow;
+
+use super::request::{CallIds, decode_parts, own_sig};
+use super::types::{
+    Candidate, Content, FunctionCall, GenerateContentResponse, UsageMetadata, WirePart,
+};
 use crate::canonical::{ConvertError, Part, Response, ResponseOptions, StopReason, Usage};
-use crate::dialect::Dialect;
 
 /// `usageMetadata` → canonical usage: output = candidates + thoughts; input already includes
 /// the cached part (`cachedContentTokenCount`) and tool-use prompt tokens are added to it.
@@ -113,37 +116,32 @@ pub fn decode_response(body: &[u8]) -> Result<Response, ConvertError> {
         stop_from(finish.as_deref(), called)
     };
     Ok(Response {
-        id: w.response_id.unwrap_or_default(),
-        model: w.model_version.unwrap_or_default(),
+        id: w.response_id.map(Cow::into_owned).unwrap_or_default(),
+        model: w.model_version.map(Cow::into_owned).unwrap_or_default(),
         content,
         stop_reason,
         usage: w.usage_metadata.as_ref().map(usage_from),
     })
 }
 
-fn own_sig(s: &Option<crate::canonical::Signature>) -> Option<String> {
-    s.as_ref()
-        .filter(|s| s.dialect == Dialect::Gemini)
-        .map(|s| s.value.clone())
-}
-
-/// Canonical output parts → Gemini parts for a client (tool calls keep their ids; reasoning
-/// becomes `thought: true` text, signed only when Gemini signed it).
-pub(crate) fn output_parts(content: &[Part]) -> Vec<WirePart> {
+/// Canonical output parts → Gemini parts for a client, borrowing the canonical strings (tool
+/// calls keep their ids; reasoning becomes `thought: true` text, signed only when Gemini signed
+/// it).
+pub(crate) fn output_parts(content: &[Part]) -> Vec<WirePart<'_>> {
     let mut parts = Vec::with_capacity(content.len());
     for p in content {
         match p {
             Part::Text {
                 text, signature, ..
             } => parts.push(WirePart {
-                text: Some(text.clone()),
+                text: Some(Cow::Borrowed(text)),
                 thought_signature: own_sig(signature),
                 ..WirePart::default()
             }),
             Part::Reasoning {
                 text, signature, ..
             } => parts.push(WirePart {
-                text: Some(text.clone()),
+                text: Some(Cow::Borrowed(text)),
                 thought: Some(true),
                 thought_signature: own_sig(signature),
                 ..WirePart::default()
@@ -153,30 +151,45 @@ pub(crate) fn output_parts(content: &[Part]) -> Vec<WirePart> {
                 name,
                 arguments,
                 signature,
-            } => parts.push(WirePart {
-                function_call: Some(super::types::FunctionCall {
-                    id: Some(id.clone()),
-                    name: name.clone(),
-                    args: Some(
-                        serde_json::from_str(arguments)
-                            .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
-                    ),
-                }),
-                thought_signature: own_sig(signature),
-                ..WirePart::default()
-            }),
+            } => parts.push(call_part(id, name, arguments, signature)),
             Part::Image { .. } | Part::ToolResult { .. } => {}
         }
     }
     parts
 }
 
+/// One `functionCall` part (arguments parsed; unparsable ones become `{}`).
+pub(crate) fn call_part<'a>(
+    id: &'a str,
+    name: &'a str,
+    arguments: &str,
+    signature: &'a Option<crate::canonical::Signature>,
+) -> WirePart<'a> {
+    WirePart {
+        function_call: Some(FunctionCall {
+            id: Some(Cow::Borrowed(id)),
+            name: Cow::Borrowed(name),
+            args: Some(
+                serde_json::from_str(arguments)
+                    .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
+            ),
+        }),
+        thought_signature: own_sig(signature),
+        ..WirePart::default()
+    }
+}
+
 /// Encodes a canonical response for a Gemini client.
 pub fn encode_response(resp: &Response, opts: &ResponseOptions) -> Vec<u8> {
+    let model = if opts.model.is_empty() {
+        &resp.model
+    } else {
+        &opts.model
+    };
     let w = GenerateContentResponse {
         candidates: vec![Candidate {
             content: Some(Content {
-                role: Some("model".into()),
+                role: Some(Cow::Borrowed("model")),
                 parts: output_parts(&resp.content),
             }),
             finish_reason: Some(stop_to(&resp.stop_reason).to_owned()),
@@ -184,12 +197,8 @@ pub fn encode_response(resp: &Response, opts: &ResponseOptions) -> Vec<u8> {
         }],
         prompt_feedback: None,
         usage_metadata: resp.usage.as_ref().map(usage_to),
-        model_version: Some(if opts.model.is_empty() {
-            resp.model.clone()
-        } else {
-            opts.model.clone()
-        }),
-        response_id: Some(opts.id.clone().unwrap_or_else(|| resp.id.clone())),
+        model_version: Some(Cow::Borrowed(model)),
+        response_id: Some(Cow::Borrowed(opts.id.as_deref().unwrap_or(&resp.id))),
         error: None,
     };
     serde_json::to_vec(&w).unwrap_or_default()

@@ -4,10 +4,12 @@
 
 use super::error::{error_body, info_from_body};
 use super::request::CallIds;
-use super::response::{output_parts, stop_from, stop_to, usage_from, usage_to};
+use super::response::{call_part, stop_from, stop_to, usage_from, usage_to};
 use super::types::{Candidate, Content, GenerateContentResponse, WirePart};
+use std::borrow::Cow;
+
 use crate::canonical::{
-    ConvertError, Part, ResponseOptions, Signature, StopReason, StreamDecoder, StreamEncoder,
+    ConvertError, ResponseOptions, Signature, StopReason, StreamDecoder, StreamEncoder,
     StreamEvent, Usage,
 };
 use crate::dialect::Dialect;
@@ -40,10 +42,10 @@ impl std::fmt::Debug for Decoder {
     }
 }
 
-fn sig(value: String) -> Signature {
+fn sig(value: Cow<'_, str>) -> Signature {
     Signature {
         dialect: Dialect::Gemini,
-        value,
+        value: value.into_owned(),
     }
 }
 
@@ -58,20 +60,52 @@ impl StreamDecoder for Decoder {
         if data.is_empty() || self.done {
             return Ok(());
         }
+        if data.starts_with('[') {
+            // A whole JSON-array stream (no `alt=sse`) or a piece of one, fed as one value.
+            let chunks: Vec<GenerateContentResponse> =
+                serde_json::from_str(data).map_err(|e| ConvertError::Invalid(e.to_string()))?;
+            for c in chunks {
+                self.chunk(c, out);
+            }
+            return Ok(());
+        }
         let chunk: GenerateContentResponse =
             serde_json::from_str(data).map_err(|e| ConvertError::Invalid(e.to_string()))?;
+        self.chunk(chunk, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        self.end(out);
+    }
+}
+
+impl Decoder {
+    /// One `GenerateContentResponse` chunk.
+    fn chunk(&mut self, chunk: GenerateContentResponse<'_>, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
         if let Some(e) = chunk.error {
             out.push(StreamEvent::Error {
                 error: info_from_body(e.code, &e),
             });
             self.done = true;
-            return Ok(());
+            return;
         }
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
-                id: chunk.response_id.clone().unwrap_or_default(),
-                model: chunk.model_version.clone().unwrap_or_default(),
+                id: chunk
+                    .response_id
+                    .clone()
+                    .map(Cow::into_owned)
+                    .unwrap_or_default(),
+                model: chunk
+                    .model_version
+                    .clone()
+                    .map(Cow::into_owned)
+                    .unwrap_or_default(),
             });
         }
         if let Some(u) = &chunk.usage_metadata {
@@ -85,7 +119,7 @@ impl StreamDecoder for Decoder {
             self.blocked = true;
         }
         let Some(cand) = chunk.candidates.into_iter().next() else {
-            return Ok(());
+            return;
         };
         if let Some(r) = cand.finish_reason {
             self.finish = Some(r);
@@ -98,7 +132,7 @@ impl StreamDecoder for Decoder {
                 out.push(StreamEvent::ToolCallStart {
                     index,
                     id,
-                    name: fc.name,
+                    name: fc.name.into_owned(),
                     signature: p.thought_signature.map(sig),
                 });
                 let args = match fc.args {
@@ -113,7 +147,9 @@ impl StreamDecoder for Decoder {
             } else if let Some(text) = p.text {
                 if p.thought == Some(true) {
                     if !text.is_empty() {
-                        out.push(StreamEvent::ReasoningDelta { text });
+                        out.push(StreamEvent::ReasoningDelta {
+                            text: text.into_owned(),
+                        });
                     }
                     if let Some(s) = p.thought_signature {
                         out.push(StreamEvent::ReasoningEnd {
@@ -124,7 +160,9 @@ impl StreamDecoder for Decoder {
                     }
                 } else {
                     if !text.is_empty() {
-                        out.push(StreamEvent::TextDelta { text });
+                        out.push(StreamEvent::TextDelta {
+                            text: text.into_owned(),
+                        });
                     }
                     if let Some(s) = p.thought_signature {
                         out.push(StreamEvent::TextSignature { signature: sig(s) });
@@ -138,10 +176,10 @@ impl StreamDecoder for Decoder {
                 });
             }
         }
-        Ok(())
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+    /// Emits the held usage and stop.
+    fn end(&mut self, out: &mut Vec<StreamEvent>) {
         if self.done {
             return;
         }
@@ -227,7 +265,7 @@ impl Encoder {
         }
     }
 
-    fn write_chunk(&mut self, chunk: &GenerateContentResponse, out: &mut Vec<u8>) {
+    fn write_chunk(&mut self, chunk: &GenerateContentResponse<'_>, out: &mut Vec<u8>) {
         self.frame_start(out);
         // Serializing these plain structs cannot fail; an empty object keeps the framing valid.
         if serde_json::to_writer(&mut *out, chunk).is_err() {
@@ -236,21 +274,27 @@ impl Encoder {
         self.frame_end(out);
     }
 
-    fn parts_chunk(&mut self, parts: Vec<WirePart>, out: &mut Vec<u8>) {
+    /// Writes one chunk with `parts` (the id and model borrowed, so nothing is copied but the
+    /// JSON itself).
+    fn parts_chunk(&mut self, parts: Vec<WirePart<'_>>, out: &mut Vec<u8>) {
+        let id = std::mem::take(&mut self.id);
+        let model = std::mem::take(&mut self.model);
         let chunk = GenerateContentResponse {
             candidates: vec![Candidate {
                 content: Some(Content {
-                    role: Some("model".into()),
+                    role: Some(Cow::Borrowed("model")),
                     parts,
                 }),
                 finish_reason: None,
                 index: Some(0),
             }],
-            model_version: Some(self.model.clone()),
-            response_id: Some(self.id.clone()),
+            model_version: Some(Cow::Borrowed(&model)),
+            response_id: Some(Cow::Borrowed(&id)),
             ..GenerateContentResponse::default()
         };
         self.write_chunk(&chunk, out);
+        self.id = id;
+        self.model = model;
     }
 
     fn flush_call(&mut self, index: u32, out: &mut Vec<u8>) {
@@ -258,13 +302,8 @@ impl Encoder {
             return;
         };
         let c = self.calls.remove(pos);
-        let part = output_parts(&[Part::ToolCall {
-            id: c.id,
-            name: c.name,
-            arguments: c.arguments,
-            signature: c.signature,
-        }]);
-        self.parts_chunk(part, out);
+        let part = call_part(&c.id, &c.name, &c.arguments, &c.signature);
+        self.parts_chunk(vec![part], out);
     }
 }
 
@@ -284,14 +323,14 @@ impl StreamEncoder for Encoder {
             }
             StreamEvent::TextDelta { text } => {
                 let part = WirePart {
-                    text: Some(text.clone()),
+                    text: Some(Cow::Borrowed(text)),
                     ..WirePart::default()
                 };
                 self.parts_chunk(vec![part], out);
             }
             StreamEvent::ReasoningDelta { text } => {
                 let part = WirePart {
-                    text: Some(text.clone()),
+                    text: Some(Cow::Borrowed(text)),
                     thought: Some(true),
                     ..WirePart::default()
                 };
@@ -300,8 +339,8 @@ impl StreamEncoder for Encoder {
             StreamEvent::TextSignature { signature } => {
                 if signature.dialect == Dialect::Gemini {
                     let part = WirePart {
-                        text: Some(String::new()),
-                        thought_signature: Some(signature.value.clone()),
+                        text: Some(Cow::Borrowed("")),
+                        thought_signature: Some(Cow::Borrowed(&signature.value)),
                         ..WirePart::default()
                     };
                     self.parts_chunk(vec![part], out);
@@ -310,9 +349,9 @@ impl StreamEncoder for Encoder {
             StreamEvent::ReasoningEnd { signature, .. } => {
                 if let Some(s) = signature.as_ref().filter(|s| s.dialect == Dialect::Gemini) {
                     let part = WirePart {
-                        text: Some(String::new()),
+                        text: Some(Cow::Borrowed("")),
                         thought: Some(true),
-                        thought_signature: Some(s.value.clone()),
+                        thought_signature: Some(Cow::Borrowed(&s.value)),
                         ..WirePart::default()
                     };
                     self.parts_chunk(vec![part], out);
@@ -366,6 +405,8 @@ impl StreamEncoder for Encoder {
             self.flush_call(i, out);
         }
         let reason = self.stop.take().unwrap_or(StopReason::EndTurn);
+        let id = std::mem::take(&mut self.id);
+        let model = std::mem::take(&mut self.model);
         let chunk = GenerateContentResponse {
             candidates: vec![Candidate {
                 content: None,
@@ -373,11 +414,13 @@ impl StreamEncoder for Encoder {
                 index: Some(0),
             }],
             usage_metadata: self.usage.as_ref().map(usage_to),
-            model_version: Some(self.model.clone()),
-            response_id: Some(self.id.clone()),
+            model_version: Some(Cow::Borrowed(&model)),
+            response_id: Some(Cow::Borrowed(&id)),
             ..GenerateContentResponse::default()
         };
         self.write_chunk(&chunk, out);
+        self.id = id;
+        self.model = model;
         if !self.sse {
             out.extend_from_slice(b"\n]");
         }

@@ -1,128 +1,199 @@
 //! Serde wire structs of the Gemini v1beta `generateContent` API (request, response, error),
-//! checked against `google/genai/types.py` of googleapis/python-genai. Fields the codec does not
-//! convert are kept in a flattened `rest` map so that nothing unknown is lost on decode.
+//! checked against `google/genai/types.py` of googleapis/python-genai. The same structs serve both
+//! directions: strings are `Cow`, owned when decoded and borrowed from the canonical value when
+//! encoded. Small config objects keep unknown fields in a flattened `rest` map (to name them in
+//! `dropped`); the large ones (the body, parts, declarations) name the fields they drop instead,
+//! because `flatten` would buffer their whole content.
 
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// Reads `null` as the default (clients send `"tools": null` and the like).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A string that decoders own and encoders borrow (no copies when encoding).
+pub type Str<'a> = Cow<'a, str>;
 
 /// `GenerateContentRequest` (the body; model and stream come from the URL).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GenerateContentRequest {
-    #[serde(default)]
-    pub contents: Vec<Content>,
+pub struct GenerateContentRequest<'a> {
+    #[serde(default, deserialize_with = "nullable")]
+    pub contents: Vec<Content<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_instruction: Option<Content>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<Tool>,
+    pub system_instruction: Option<Content<'a>>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub tools: Vec<Tool<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_config: Option<ToolConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation_config: Option<GenerationConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub safety_settings: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cached_content: Option<String>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
+    pub generation_config: Option<GenerationConfig<'a>>,
+    #[serde(default, skip_serializing)]
+    pub safety_settings: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub cached_content: Option<IgnoredAny>,
+    /// Vertex AI request labels.
+    #[serde(default, skip_serializing)]
+    pub labels: Option<IgnoredAny>,
+    /// Some clients repeat the URL's model in the body; the URL wins.
+    #[serde(default, skip_serializing)]
+    pub model: Option<IgnoredAny>,
 }
 
 /// One turn (`role` is `user` or `model`; absent means `user`).
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Content {
+pub struct Content<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub parts: Vec<WirePart>,
+    pub role: Option<Str<'a>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub parts: Vec<WirePart<'a>>,
 }
 
 /// A `Part`: exactly one of the data fields is set; `thought` and `thoughtSignature` may
 /// accompany any of them.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WirePart {
+pub struct WirePart<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+    pub text: Option<Str<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inline_data: Option<Blob>,
+    pub inline_data: Option<Blob<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_data: Option<FileData>,
+    pub file_data: Option<FileData<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_call: Option<FunctionCall>,
+    pub function_call: Option<FunctionCall<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_response: Option<FunctionResponse>,
+    pub function_response: Option<FunctionResponse<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thought_signature: Option<String>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
+    pub thought_signature: Option<Str<'a>>,
+    #[serde(default, skip_serializing)]
+    pub executable_code: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub code_execution_result: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub video_metadata: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Blob {
+pub struct Blob<'a> {
     #[serde(default)]
-    pub mime_type: String,
+    pub mime_type: Str<'a>,
     #[serde(default)]
-    pub data: String,
+    pub data: Str<'a>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FileData {
+pub struct FileData<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mime_type: Option<String>,
+    pub mime_type: Option<Str<'a>>,
     #[serde(default)]
-    pub file_uri: String,
+    pub file_uri: Str<'a>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct FunctionCall {
+pub struct FunctionCall<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub id: Option<Str<'a>>,
     #[serde(default)]
-    pub name: String,
+    pub name: Str<'a>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Value>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct FunctionResponse {
+pub struct FunctionResponse<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub id: Option<Str<'a>>,
     #[serde(default)]
-    pub name: String,
+    pub name: Str<'a>,
     #[serde(default)]
     pub response: Value,
 }
 
-/// A `Tool`: function declarations, or a built-in tool (`googleSearch`, `codeExecution`, …) kept
-/// in `rest`.
+/// A `Tool`: function declarations, or one of the built-in tools (named only to drop them).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Tool {
+pub struct Tool<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_declarations: Option<Vec<FunctionDeclaration>>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
+    pub function_declarations: Option<Vec<FunctionDeclaration<'a>>>,
+    #[serde(default, skip_serializing)]
+    pub google_search: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub google_search_retrieval: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub code_execution: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub url_context: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub computer_use: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub file_search: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub google_maps: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub retrieval: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub enterprise_web_search: Option<IgnoredAny>,
+}
+
+impl Tool<'_> {
+    /// The built-in tools this entry declares (`googleSearch`, …).
+    pub fn builtins(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("googleSearch", self.google_search.is_some()),
+            (
+                "googleSearchRetrieval",
+                self.google_search_retrieval.is_some(),
+            ),
+            ("codeExecution", self.code_execution.is_some()),
+            ("urlContext", self.url_context.is_some()),
+            ("computerUse", self.computer_use.is_some()),
+            ("fileSearch", self.file_search.is_some()),
+            ("googleMaps", self.google_maps.is_some()),
+            ("retrieval", self.retrieval.is_some()),
+            ("enterpriseWebSearch", self.enterprise_web_search.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(n, on)| on.then_some(n))
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FunctionDeclaration {
+pub struct FunctionDeclaration<'a> {
     #[serde(default)]
-    pub name: String,
+    pub name: Str<'a>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Str<'a>>,
     /// The OpenAPI-subset `Schema`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Value>,
     /// Plain JSON Schema (mutually exclusive with `parameters`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameters_json_schema: Option<Value>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
+    pub parameters_json_schema: Option<Cow<'a, Value>>,
+    #[serde(default, skip_serializing)]
+    pub response: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub response_json_schema: Option<IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub behavior: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -145,7 +216,7 @@ pub struct FunctionCallingConfig {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GenerationConfig {
+pub struct GenerationConfig<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,7 +235,7 @@ pub struct GenerationConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_schema: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_json_schema: Option<Value>,
+    pub response_json_schema: Option<Cow<'a, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,17 +264,21 @@ pub struct ThinkingConfig {
 /// `GenerateContentResponse` (also each chunk of a stream).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GenerateContentResponse {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub candidates: Vec<Candidate>,
+pub struct GenerateContentResponse<'a> {
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub candidates: Vec<Candidate<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_feedback: Option<PromptFeedback>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_metadata: Option<UsageMetadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_version: Option<String>,
+    pub model_version: Option<Str<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_id: Option<String>,
+    pub response_id: Option<Str<'a>>,
     /// A mid-stream error chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
@@ -211,9 +286,9 @@ pub struct GenerateContentResponse {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Candidate {
+pub struct Candidate<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<Content>,
+    pub content: Option<Content<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

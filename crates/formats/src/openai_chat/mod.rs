@@ -5,7 +5,8 @@
 //! Conversion rules (assembled into docs/dialects.md):
 //! - **System**: leading `system`/`developer` messages → `Request::system`; later ones →
 //!   `Role::System` messages. Encoding: `Request::system` → one leading `system` message,
-//!   mid-conversation system messages stay `system` messages.
+//!   mid-conversation system messages stay `system` messages; both take text only (other parts
+//!   dropped, `openai_chat.system.non_text`) and an empty one is left out.
 //! - **Content**: a string or parts. `text` and `refusal` → text; `image_url` with a
 //!   `data:<type>;base64,` URL → a base64 image, any other URL → `ImageSource::Url` (`detail`
 //!   kept); `input_audio` and `file` → dropped (`openai_chat.input_audio`, `openai_chat.file`).
@@ -31,14 +32,18 @@
 //! - **Sampling**: `max_completion_tokens` (else `max_tokens`), `temperature`, `top_p`, `top_k`
 //!   (compatible servers), `stop` (string or array), `seed`, penalties, `response_format`
 //!   (`text`/`json_object`/`json_schema`), `user` (else `safety_identifier`), `prompt_cache_key`.
-//!   Encoding drops `top_k` (`openai_chat.top_k`: OpenAI rejects it).
+//!   Encoding drops `top_k` (`openai_chat.top_k`: OpenAI rejects it) and stop sequences beyond
+//!   the fourth (`openai_chat.stop`: OpenAI takes at most four) and a `user` longer than 64
+//!   characters (`openai_chat.user`: OpenAI rejects it; Claude Code's `metadata.user_id` is a
+//!   ~150-character JSON text).
 //! - **Refused**: `n` > 1 → `ConvertError::Unsupported`. Dropped with a note when decoding:
 //!   `logprobs` (when true), `top_logprobs`, `logit_bias`, `modalities`, `audio`, `prediction`,
 //!   `service_tier`, `store`, `metadata`, `web_search_options`, `verbosity`,
 //!   `prompt_cache_retention`. `stream_options` is re-derived from `EncodeOptions::include_usage`.
 //! - **Stop reasons**: `stop` ↔ end turn (and stop sequence when encoding), `length` ↔ max tokens,
 //!   `tool_calls` (and legacy `function_call`) ↔ tool use, `content_filter` ↔ content filter;
-//!   unknown reasons decode to `Other` and `Other` encodes as `stop`.
+//!   unknown reasons decode to `Other` and `Other` encodes as `stop`. A `stop` (or missing)
+//!   finish reason after tool calls decodes to tool use (some compatible servers say `stop`).
 //! - **Usage**: `prompt_tokens` (cached included) ↔ input, `completion_tokens` (reasoning
 //!   included) ↔ output, `prompt_tokens_details.cached_tokens` (else DeepSeek's
 //!   `prompt_cache_hit_tokens`) ↔ cache reads, `completion_tokens_details.reasoning_tokens` ↔

@@ -548,6 +548,30 @@ fn response_format_to(f: &ResponseFormat) -> Value {
     }
 }
 
+/// A `system` message of the text parts (chat takes no images there); `None` when empty.
+fn system_message<'a>(parts: &'a [Part], dropped: &mut Vec<String>) -> Option<OutMessage<'a>> {
+    let mut texts = Vec::with_capacity(parts.len());
+    for p in parts {
+        match p {
+            Part::Text { text, .. } => texts.push(text.as_str()),
+            _ => note(dropped, "system.non_text"),
+        }
+    }
+    Some(OutMessage {
+        role: "system",
+        content: Some(text_content(&texts)?),
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+    })
+}
+
+/// The longest `user` OpenAI accepts (Claude Code's `metadata.user_id` is a ~150-character
+/// JSON blob); a longer one is dropped.
+const MAX_USER: usize = 64;
+
+/// Chat takes at most four stop sequences; the rest are dropped.
+const MAX_STOP: usize = 4;
+
 /// Encodes a canonical request as a Chat Completions body.
 pub fn encode_request(
     req: &Request,
@@ -555,22 +579,10 @@ pub fn encode_request(
     dropped: &mut Vec<String>,
 ) -> Result<Vec<u8>, ConvertError> {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
-    if !req.system.is_empty() {
-        messages.push(OutMessage {
-            role: "system",
-            content: user_content(&req.system.iter().collect::<Vec<_>>(), dropped),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        });
-    }
+    messages.extend(system_message(&req.system, dropped));
     for m in &req.messages {
         match m.role {
-            Role::System => messages.push(OutMessage {
-                role: "system",
-                content: user_content(&m.content.iter().collect::<Vec<_>>(), dropped),
-                tool_calls: Vec::new(),
-                tool_call_id: None,
-            }),
+            Role::System => messages.extend(system_message(&m.content, dropped)),
             Role::User => {
                 // Tool results become `tool` messages, placed first (they answer the previous
                 // assistant turn); the rest stays a user message.
@@ -713,13 +725,24 @@ pub fn encode_request(
         max_completion_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
-        stop: &req.stop,
+        stop: if req.stop.len() > MAX_STOP {
+            note(dropped, "stop");
+            &req.stop[..MAX_STOP]
+        } else {
+            &req.stop
+        },
         seed: req.seed,
         frequency_penalty: req.frequency_penalty,
         presence_penalty: req.presence_penalty,
         response_format: req.response_format.as_ref().map(response_format_to),
         reasoning_effort,
-        user: req.user.as_deref(),
+        user: match req.user.as_deref() {
+            Some(u) if u.len() > MAX_USER => {
+                note(dropped, "user");
+                None
+            }
+            u => u,
+        },
         prompt_cache_key: req.prompt_cache_key.as_deref(),
         stream: opts.stream,
         stream_options: (opts.stream && opts.include_usage).then_some(StreamOptions {

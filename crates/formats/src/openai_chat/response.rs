@@ -110,8 +110,11 @@ pub fn decode_response(body: &[u8]) -> Result<Response, ConvertError> {
             signature: None,
         });
     }
-    let stop_reason = match choice.finish_reason.as_deref() {
-        Some(s) => stop_from_wire(s),
+    let has_calls = content.iter().any(|p| matches!(p, Part::ToolCall { .. }));
+    let stop_reason = match choice.finish_reason.as_deref().map(stop_from_wire) {
+        // Some compatible servers say `stop` after tool calls.
+        Some(StopReason::EndTurn) | None if has_calls => StopReason::ToolUse,
+        Some(r) => r,
         None => StopReason::EndTurn,
     };
     Ok(Response {

@@ -1,9 +1,10 @@
 //! Chat Completions streams: `chat.completion.chunk` events ↔ canonical `StreamEvent`s.
 //!
 //! Decoder: the first chunk gives `Start`; `delta.reasoning_content` (or `reasoning`),
-//! `delta.content` and `delta.tool_calls` give deltas (a tool call's chat `index` is mapped to its
-//! canonical ordinal, its first delta with `id`/`name` gives `ToolCallStart`); `finish_reason`
-//! closes open tool calls and is held until usage (the usage-only chunk of
+//! `delta.content` and `delta.tool_calls` give deltas. A tool call's chat `index` is mapped to
+//! its canonical ordinal and its first delta (with `id`/`name`) gives `ToolCallStart`; a new `id`
+//! under a known `index` (some compatible servers send every call at index 0) starts a new call.
+//! `finish_reason` closes open tool calls and is held until usage (the usage-only chunk of
 //! `stream_options.include_usage`) and `[DONE]` have come, so that `Usage` precedes `Stop`.
 //!
 //! Encoder: first chunk `delta: {"role":"assistant","content":""}`, then one chunk per delta,
@@ -21,12 +22,20 @@ use crate::canonical::{
     StreamEvent, Usage,
 };
 
+#[derive(Debug)]
+struct Call {
+    chat_index: u32,
+    ordinal: u32,
+    id: String,
+    open: bool,
+}
+
 /// Upstream chat stream → canonical events.
 #[derive(Debug, Default)]
 pub struct Decoder {
     started: bool,
-    /// Chat tool-call `index` → (canonical ordinal, still open), in order of appearance.
-    calls: Vec<(u32, u32, bool)>,
+    /// Open tool calls, in order of appearance.
+    calls: Vec<Call>,
     next_call: u32,
     usage: Option<Usage>,
     stop: Option<StopReason>,
@@ -39,10 +48,10 @@ impl Decoder {
     }
 
     fn close_calls(&mut self, out: &mut Vec<StreamEvent>) {
-        for (_, ordinal, open) in &mut self.calls {
-            if *open {
-                *open = false;
-                out.push(StreamEvent::ToolCallEnd { index: *ordinal });
+        for c in &mut self.calls {
+            if c.open {
+                c.open = false;
+                out.push(StreamEvent::ToolCallEnd { index: c.ordinal });
             }
         }
     }
@@ -96,17 +105,44 @@ impl Decoder {
                 Some(f) => (f.name, f.arguments),
                 None => (None, None),
             };
-            let ordinal = match self.calls.iter().find(|c| c.0 == chat_index) {
-                Some(c) => c.1,
+            let id = tc.id.filter(|i| !i.is_empty());
+            // The latest call with this chat index; a new id under a known index (some
+            // compatible servers send every call at index 0) starts a new call.
+            let known = self
+                .calls
+                .iter()
+                .rev()
+                .find(|c| c.chat_index == chat_index)
+                .filter(|c| id.as_ref().is_none_or(|i| *i == c.id))
+                .map(|c| c.ordinal);
+            let ordinal = match known {
+                Some(ordinal) => ordinal,
                 None => {
+                    if let Some(prev) = self
+                        .calls
+                        .iter_mut()
+                        .rev()
+                        .find(|c| c.chat_index == chat_index && c.open)
+                    {
+                        prev.open = false;
+                        out.push(StreamEvent::ToolCallEnd {
+                            index: prev.ordinal,
+                        });
+                    }
                     let ordinal = self.next_call;
                     self.next_call += 1;
-                    self.calls.push((chat_index, ordinal, true));
+                    let id = id.unwrap_or_else(|| format!("call_{ordinal}"));
                     out.push(StreamEvent::ToolCallStart {
                         index: ordinal,
-                        id: tc.id.unwrap_or_else(|| format!("call_{ordinal}")),
+                        id: id.clone(),
                         name: name.unwrap_or_default(),
                         signature: None,
+                    });
+                    self.calls.push(Call {
+                        chat_index,
+                        ordinal,
+                        id,
+                        open: true,
                     });
                     ordinal
                 }
@@ -164,7 +200,11 @@ impl StreamDecoder for Decoder {
             }
             if let Some(f) = choice.finish_reason.filter(|s| !s.is_empty()) {
                 self.close_calls(out);
-                self.stop = Some(stop_from_wire(&f));
+                self.stop = Some(match stop_from_wire(&f) {
+                    // Some compatible servers say `stop` after tool calls.
+                    StopReason::EndTurn if !self.calls.is_empty() => StopReason::ToolUse,
+                    r => r,
+                });
             }
         }
         if let Some(u) = chunk.usage {

@@ -34,11 +34,22 @@
 //! - **tool_choice** `auto`/`none`/`required`/`{type: function, name}` ↔ canonical; other forms
 //!   (allowed_tools, hosted tools) are dropped. `parallel_tool_calls`, `max_output_tokens`,
 //!   `temperature`, `top_p`, `user`, `prompt_cache_key` map one to one. `top_k`, `stop`, `seed`
-//!   and the penalties have no Responses field (dropped when encoding).
+//!   and the penalties have no Responses field (dropped when encoding); `max_output_tokens` below
+//!   16 (the API minimum) is raised to 16, noted.
 //! - **Reasoning**: `reasoning.effort` minimal/low/medium/high ↔ `effort` (`xhigh` → high,
 //!   noted; `none` ↔ `disabled`); `reasoning.summary` (any value) ↔ `include_thoughts: true`
 //!   (encoded as `auto`). Encoding a budget uses the canonical effort table; `disabled` is not
-//!   sent (older reasoning models reject `none`) and is noted.
+//!   sent (older reasoning models reject `none`) and is noted; `include_thoughts` without any
+//!   effort or budget is not sent either (non-reasoning models reject every `reasoning`
+//!   parameter), noted as `openai_responses.reasoning.summary(no effort)`.
+//! - **Foreign signatures through Responses clients** (`seal`): Codex keeps reasoning items'
+//!   `encrypted_content` and replays it, so an Anthropic thinking signature or a Gemini thought
+//!   signature is shown to the client as `encrypted_content: "mg1:<dialect>:<value>"` — on the
+//!   reasoning item it belongs to, or, for a Gemini function call's signature, on an empty
+//!   reasoning item placed just before the `function_call`. Decoding turns it back into that
+//!   dialect's `Signature` (on the reasoning part, or on the following tool call), so multi-turn
+//!   tool use through Codex keeps working with Anthropic thinking and Gemini 3 upstreams. Sealed
+//!   values are never sent to an OpenAI upstream.
 //! - **JSON**: `text.format` json_schema {name, schema, strict} / json_object / text ↔
 //!   `response_format`; `text.verbosity` is dropped.
 //! - **Gateway concerns**: `store`, `include` and `previous_response_id` have no canonical
@@ -75,6 +86,7 @@
 mod error;
 mod request;
 mod response;
+mod seal;
 mod stream;
 pub mod types;
 

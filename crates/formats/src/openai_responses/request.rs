@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::seal;
 use super::types::{ContentPart, CreateRequest, Envelope, Input, Item, MessageContent};
 use crate::canonical::{
     ConvertError, Effort, EncodeOptions, ImageSource, Message, Part, Reasoning, Request,
@@ -101,8 +102,14 @@ fn push_part(messages: &mut Vec<Message>, role: Role, part: Part) {
 
 fn decode_items(items: Vec<Item>, req: &mut Request) {
     let mut leading = true;
+    let mut pending_call_sig: Option<Signature> = None;
     for it in items {
         let kind = it.kind.as_deref().unwrap_or("message");
+        if kind != "function_call"
+            && let Some(sig) = pending_call_sig.take()
+        {
+            push_part(&mut req.messages, Role::Assistant, signature_only(sig));
+        }
         match kind {
             "message" => {
                 let role = it.role.as_deref().unwrap_or("user");
@@ -137,7 +144,7 @@ fn decode_items(items: Vec<Item>, req: &mut Request) {
                     id: it.call_id.or(it.id).unwrap_or_default(),
                     name: it.name.unwrap_or_default(),
                     arguments: it.arguments.unwrap_or_default(),
-                    signature: None,
+                    signature: pending_call_sig.take(),
                 };
                 push_part(&mut req.messages, Role::Assistant, part);
             }
@@ -178,19 +185,35 @@ fn decode_items(items: Vec<Item>, req: &mut Request) {
                 {
                     texts = ps.into_iter().filter_map(|s| s.text).collect();
                 }
+                let (signature, encrypted) = seal::reasoning_fields(it.encrypted_content);
+                let text = texts.join("\n\n");
+                if text.is_empty() && encrypted.is_none() && signature.is_some() {
+                    // A sealed signature of the function call that follows (Gemini).
+                    pending_call_sig = signature;
+                    continue;
+                }
                 let part = Part::Reasoning {
-                    text: texts.join("\n\n"),
-                    signature: None,
-                    encrypted: it.encrypted_content.map(|value| Signature {
-                        dialect: Dialect::OpenaiResponses,
-                        value,
-                    }),
+                    text,
+                    signature,
+                    encrypted,
                     id: it.id,
                 };
                 push_part(&mut req.messages, Role::Assistant, part);
             }
             other => req.dropped.push(format!("openai_responses.input.{other}")),
         }
+    }
+    if let Some(sig) = pending_call_sig {
+        push_part(&mut req.messages, Role::Assistant, signature_only(sig));
+    }
+}
+
+fn signature_only(sig: Signature) -> Part {
+    Part::Reasoning {
+        text: String::new(),
+        signature: Some(sig),
+        encrypted: None,
+        id: None,
     }
 }
 
@@ -453,6 +476,8 @@ fn effort_name(e: Effort) -> &'static str {
     }
 }
 
+const MIN_OUTPUT_TOKENS: u64 = 16;
+
 /// Encodes a canonical request for a Responses upstream (stateless: `store: false`).
 pub fn encode_request(
     req: &Request,
@@ -623,10 +648,20 @@ pub fn encode_request(
             dropped.push("openai_responses.reasoning.disabled".into());
             None
         }
-        Some(r) => Some(OutReasoning {
-            effort: r.effort_or_derived().map(effort_name),
-            summary: r.include_thoughts.filter(|b| *b).map(|_| "auto"),
-        }),
+        Some(r) => match r.effort_or_derived() {
+            Some(e) => Some(OutReasoning {
+                effort: Some(effort_name(e)),
+                summary: r.include_thoughts.filter(|b| *b).map(|_| "auto"),
+            }),
+            None => {
+                // Only "show thoughts": not sent, because non-reasoning models reject any
+                // `reasoning` parameter.
+                if r.include_thoughts == Some(true) {
+                    dropped.push("openai_responses.reasoning.summary(no effort)".into());
+                }
+                None
+            }
+        },
         None => None,
     };
     let text = req.response_format.as_ref().map(|f| OutText {
@@ -660,6 +695,13 @@ pub fn encode_request(
     } else {
         Vec::new()
     };
+    // The API rejects `max_output_tokens` below 16.
+    let max_output_tokens = req.max_tokens.map(|m| {
+        if m < MIN_OUTPUT_TOKENS {
+            dropped.push("openai_responses.max_output_tokens(raised to 16)".into());
+        }
+        m.max(MIN_OUTPUT_TOKENS)
+    });
     let out = OutRequest {
         model: if opts.model.is_empty() {
             &req.model
@@ -671,7 +713,7 @@ pub fn encode_request(
         tools,
         tool_choice,
         parallel_tool_calls: req.parallel_tool_calls,
-        max_output_tokens: req.max_tokens,
+        max_output_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
         reasoning,

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::seal;
 use super::types::{
     ContentPart, IncompleteDetails, Item, MessageContent, OutputItem, OutputText,
     OutputTokensDetails, ResponseObject, ResponseWire, SummaryText, TokensDetails, UsageWire,
@@ -104,13 +105,11 @@ pub(crate) fn decode_output(items: Vec<Item>) -> Vec<Part> {
                 if texts.is_empty() {
                     texts = text_of(it.content);
                 }
+                let (signature, encrypted) = seal::reasoning_fields(it.encrypted_content);
                 out.push(Part::Reasoning {
                     text: texts.join("\n\n"),
-                    signature: None,
-                    encrypted: it.encrypted_content.map(|value| Signature {
-                        dialect: Dialect::OpenaiResponses,
-                        value,
-                    }),
+                    signature,
+                    encrypted,
                     id: it.id,
                 });
             }
@@ -138,7 +137,10 @@ pub fn decode_response(body: &[u8]) -> Result<Response, ConvertError> {
 
 /// The response id shown to clients: `opts.id`, else the upstream's, as `resp_…`.
 pub(crate) fn response_id(opts_id: Option<&str>, upstream: &str) -> String {
-    let id = opts_id.filter(|s| !s.is_empty()).unwrap_or(upstream);
+    let id = opts_id
+        .filter(|s| !s.is_empty())
+        .or(Some(upstream).filter(|s| !s.is_empty()))
+        .unwrap_or("gateway");
     if id.starts_with("resp_") {
         id.to_owned()
     } else {
@@ -174,19 +176,25 @@ pub(crate) fn output_items(content: &[Part], resp_id: &str) -> Vec<OutputItem> {
                 id,
                 name,
                 arguments,
-                ..
-            } => items.push(OutputItem::FunctionCall {
-                id: item_id("fc", resp_id, n),
-                status: "completed",
-                call_id: id.clone(),
-                name: name.clone(),
-                arguments: arguments.clone(),
-            }),
+                signature,
+            } => {
+                if let Some(sealed) = call_signature_item(signature.as_ref(), resp_id, n) {
+                    items.push(sealed);
+                }
+                let n = items.len();
+                items.push(OutputItem::FunctionCall {
+                    id: item_id("fc", resp_id, n),
+                    status: "completed",
+                    call_id: id.clone(),
+                    name: name.clone(),
+                    arguments: arguments.clone(),
+                });
+            }
             Part::Reasoning {
                 text,
                 encrypted,
                 id,
-                ..
+                signature,
             } => items.push(OutputItem::Reasoning {
                 id: id.clone().unwrap_or_else(|| item_id("rs", resp_id, n)),
                 summary: if text.is_empty() {
@@ -194,15 +202,27 @@ pub(crate) fn output_items(content: &[Part], resp_id: &str) -> Vec<OutputItem> {
                 } else {
                     vec![SummaryText::new(text.clone())]
                 },
-                encrypted_content: encrypted
-                    .as_ref()
-                    .filter(|e| e.dialect == Dialect::OpenaiResponses)
-                    .map(|e| e.value.clone()),
+                encrypted_content: seal::client_encrypted(signature.as_ref(), encrypted.as_ref()),
             }),
             Part::Image { .. } | Part::ToolResult { .. } => {}
         }
     }
     items
+}
+
+/// A reasoning item carrying a function call's foreign signature (Gemini `thoughtSignature`),
+/// placed just before the call so that it comes back with it.
+pub(crate) fn call_signature_item(
+    signature: Option<&Signature>,
+    resp_id: &str,
+    index: usize,
+) -> Option<OutputItem> {
+    let s = signature.filter(|s| s.dialect != Dialect::OpenaiResponses)?;
+    Some(OutputItem::Reasoning {
+        id: item_id("rs", resp_id, index),
+        summary: Vec::new(),
+        encrypted_content: Some(seal::seal(s)),
+    })
 }
 
 /// Encodes a canonical response as a Responses `Response` object.

@@ -6,13 +6,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::response::{item_id, response_id, stop_from, stop_to, usage_from, usage_to};
+use super::seal;
 use super::types::{
     IncompleteDetails, Item, OutputItem, OutputText, ResponseError, ResponseObject, ResponseWire,
     SummaryText,
 };
 use crate::canonical::{
-    ConvertError, ErrorInfo, ErrorKind, ResponseOptions, Signature, StopReason, StreamDecoder,
-    StreamEncoder, StreamEvent, Usage,
+    ConvertError, ErrorInfo, ErrorKind, ResponseOptions, StopReason, StreamDecoder, StreamEncoder,
+    StreamEvent, Usage,
 };
 use crate::dialect::Dialect;
 
@@ -255,12 +256,10 @@ impl StreamDecoder for Decoder {
                                 });
                             }
                         }
+                        let (signature, encrypted) = seal::reasoning_fields(item.encrypted_content);
                         out.push(StreamEvent::ReasoningEnd {
-                            signature: None,
-                            encrypted: item.encrypted_content.map(|value| Signature {
-                                dialect: Dialect::OpenaiResponses,
-                                value,
-                            }),
+                            signature,
+                            encrypted,
                             id: item.id,
                         });
                     }
@@ -836,11 +835,12 @@ impl StreamEncoder for Encoder {
                     text: buf,
                 };
             }
-            StreamEvent::ReasoningEnd { encrypted, id, .. } => {
-                let encrypted = encrypted
-                    .as_ref()
-                    .filter(|e| e.dialect == Dialect::OpenaiResponses)
-                    .map(|e| e.value.clone());
+            StreamEvent::ReasoningEnd {
+                encrypted,
+                id,
+                signature,
+            } => {
+                let encrypted = seal::client_encrypted(signature.as_ref(), encrypted.as_ref());
                 match std::mem::replace(&mut self.open, Open::None) {
                     Open::Reasoning {
                         output_index,
@@ -864,9 +864,26 @@ impl StreamEncoder for Encoder {
                 }
             }
             StreamEvent::ToolCallStart {
-                index, id, name, ..
+                index,
+                id,
+                name,
+                signature,
             } => {
                 self.close_open(out);
+                if let Some(s) = signature
+                    .as_ref()
+                    .filter(|s| s.dialect != Dialect::OpenaiResponses)
+                {
+                    // Carry the call's signature in a reasoning item just before it.
+                    let (output_index, item_id) = self.open_reasoning(out, None);
+                    self.close_reasoning(
+                        out,
+                        output_index,
+                        item_id,
+                        String::new(),
+                        Some(seal::seal(s)),
+                    );
+                }
                 let output_index = self.reserve();
                 let item_id = item_id("fc", &self.id, output_index);
                 let item = OutputItem::FunctionCall {

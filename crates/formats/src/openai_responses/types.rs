@@ -7,6 +7,15 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Reads `null` as the default (clients send `"tools": null` and the like).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `ResponseCreateParams`, as far as the codec reads it. Fields with no canonical home are read
 /// as `IgnoredAny` only to name them in `dropped`.
 #[derive(Debug, Default, Deserialize)]
@@ -17,7 +26,7 @@ pub struct CreateRequest {
     pub input: Option<Input>,
     #[serde(default)]
     pub instructions: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub tools: Vec<ToolWire>,
     #[serde(default)]
     pub tool_choice: Option<Value>,
@@ -189,7 +198,7 @@ pub struct Envelope {
     #[serde(default)]
     pub previous_response_id: Option<String>,
     /// `include`, e.g. `reasoning.encrypted_content`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub include: Vec<String>,
 }
 
@@ -202,7 +211,7 @@ pub struct ResponseWire {
     pub model: String,
     #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub output: Vec<Item>,
     #[serde(default)]
     pub usage: Option<UsageWire>,
