@@ -25,5 +25,7 @@ pub fn authenticate(gw: &Gateway, presented: Option<&str>) -> Result<Caller, Gat
     {
         return Ok(Caller::Passthrough(token.to_owned()));
     }
-    Err(GatewayError::Unauthorized("Incorrect API key provided".into()))
+    Err(GatewayError::Unauthorized(
+        "Incorrect API key provided".into(),
+    ))
 }

@@ -4,8 +4,8 @@
 //! Built from the database off the hot path and swapped atomically (see `Gateway::reload`);
 //! requests only read it. Nothing here performs I/O after `load`.
 
-use modelgate_providers::failure::DEFAULT_RETRYABLE_STATUSES;
 use modelgate_formats::Dialect;
+use modelgate_providers::failure::DEFAULT_RETRYABLE_STATUSES;
 use modelgate_providers::{Adapter, Provider, ProviderConfig, ProviderKind};
 use modelgate_store::{
     Database, ModelRecord, ProviderRecord, SecretBox, StoreError, UpstreamKeyRecord,

@@ -36,8 +36,10 @@ impl ManualClock {
     }
 
     pub fn advance(&self, d: Duration) {
-        self.offset_ns
-            .fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::SeqCst);
+        self.offset_ns.fetch_add(
+            d.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::SeqCst,
+        );
     }
 }
 

@@ -67,10 +67,7 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
         Endpoint::Embeddings | Endpoint::Passthrough { .. } => Dialect::OpenaiChat,
     };
     let model = match &endpoint {
-        Endpoint::Gemini { model, .. } => model
-            .strip_prefix("models/")
-            .unwrap_or(model)
-            .to_owned(),
+        Endpoint::Gemini { model, .. } => model.strip_prefix("models/").unwrap_or(model).to_owned(),
         _ => required_model(&obj)?,
     };
     if model.trim().is_empty() {
@@ -92,8 +89,10 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
         Endpoint::Messages => stream_field,
         _ => false,
     };
-    let force_stream_field =
-        stream && !stream_field && request_dialect != Dialect::Gemini && endpoint_has_stream(&endpoint);
+    let force_stream_field = stream
+        && !stream_field
+        && request_dialect != Dialect::Gemini
+        && endpoint_has_stream(&endpoint);
     let client_wants_usage = request_dialect == Dialect::OpenaiChat && wants_usage(&obj);
     let max_tokens = max_tokens(request_dialect, &obj);
     let session = session_header.or_else(|| {

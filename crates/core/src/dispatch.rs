@@ -162,9 +162,7 @@ fn served_dialects(cand: &Candidate) -> &[Dialect] {
     const RESPONSES: &[Dialect] = &[Dialect::OpenaiResponses];
     match cand.model.as_ref().map(|m| m.dialect.as_str()) {
         Some("openai_embeddings") => &[],
-        Some("openai_responses") if cand.provider.api.speaks(Dialect::OpenaiResponses) => {
-            RESPONSES
-        }
+        Some("openai_responses") if cand.provider.api.speaks(Dialect::OpenaiResponses) => RESPONSES,
         _ => cand.provider.dialects(),
     }
 }
@@ -176,7 +174,11 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
     };
     let json = Some("application/json".to_owned());
     match &call.endpoint {
-        Endpoint::Passthrough { method, path, query } => {
+        Endpoint::Passthrough {
+            method,
+            path,
+            query,
+        } => {
             if !api.has_openai_endpoints() {
                 return Err(Skip::Dialect);
             }
@@ -191,7 +193,11 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
                 .map_err(refused)?;
             let body = match &call.body {
                 _ if call.model.is_empty() || call.model == cand.upstream_model => call.raw.clone(),
-                _ if call.content_type.as_deref().is_some_and(|c| c.contains("json")) => {
+                _ if call
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| c.contains("json")) =>
+                {
                     match RawObject::parse(&call.raw) {
                         Ok(obj) => Bytes::from(
                             edit(&obj, &[("model", string(&cand.upstream_model))], &[])
@@ -272,9 +278,7 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
         }
         _ => {
             let served = served_dialects(cand);
-            let Some(up) = translate::pick(call.reply_dialect, served)
-                .filter(|d| served.contains(&call.request_dialect) || *d == *d)
-            else {
+            let Some(up) = translate::pick(call.reply_dialect, served) else {
                 return Err(Skip::Dialect);
             };
             // Prefer the request's own dialect when the candidate speaks it: no conversion.
@@ -367,8 +371,14 @@ fn same_dialect_body(
         added_usage_chunk = true;
     }
     let mut extra: Vec<(String, Box<RawValue>)> = Vec::new();
-    if d == Dialect::Anthropic && !obj.contains("max_tokens") && !defaults(cand).iter().any(|(k, _)| k == "max_tokens") {
-        extra.push(("max_tokens".into(), serde_json::value::to_raw_value(&DEFAULT_MAX_TOKENS)?));
+    if d == Dialect::Anthropic
+        && !obj.contains("max_tokens")
+        && !defaults(cand).iter().any(|(k, _)| k == "max_tokens")
+    {
+        extra.push((
+            "max_tokens".into(),
+            serde_json::value::to_raw_value(&DEFAULT_MAX_TOKENS)?,
+        ));
     }
     let body = if extra.is_empty() {
         edit(obj, &overrides, defaults(cand))?
@@ -610,10 +620,10 @@ async fn attempt(
 ) -> Result<Answer, UpstreamFailure> {
     let provider = &cand.provider;
     let t0 = Instant::now();
-    let timeout = provider
-        .timeout
-        .min(deadline.saturating_duration_since(t0));
-    let mut req = client.request(p.method.clone(), p.url.clone()).body(p.body.clone());
+    let timeout = provider.timeout.min(deadline.saturating_duration_since(t0));
+    let mut req = client
+        .request(p.method.clone(), p.url.clone())
+        .body(p.body.clone());
     if let Some(ct) = &p.content_type {
         req = req.header(reqwest::header::CONTENT_TYPE, ct);
     }

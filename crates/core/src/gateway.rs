@@ -7,8 +7,8 @@
 //! (`auth` … `settle`, called in order by `pipeline`) read these parts.
 
 use arc_swap::ArcSwap;
-use moka::sync::Cache;
 use modelgate_store::{Database, SecretBox, StoreError};
+use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -156,7 +156,9 @@ impl UpstreamStats {
         match b.state {
             Circuit::Closed => true,
             Circuit::Open => {
-                if b.opened_at.is_some_and(|t| now.saturating_duration_since(t) >= s.open_for) {
+                if b.opened_at
+                    .is_some_and(|t| now.saturating_duration_since(t) >= s.open_for)
+                {
                     b.state = Circuit::HalfOpen;
                     b.trial_in_flight = true;
                     b.trial_at = Some(now);
@@ -167,7 +169,9 @@ impl UpstreamStats {
                 }
             }
             Circuit::HalfOpen => {
-                let stale = b.trial_at.is_none_or(|t| now.saturating_duration_since(t) >= s.open_for);
+                let stale = b
+                    .trial_at
+                    .is_none_or(|t| now.saturating_duration_since(t) >= s.open_for);
                 if b.trial_in_flight && !stale {
                     false
                 } else {
@@ -185,7 +189,8 @@ impl UpstreamStats {
         match self.breaker.lock() {
             Ok(b)
                 if b.state == Circuit::Open
-                    && b.opened_at.is_some_and(|t| now.saturating_duration_since(t) >= s.open_for) =>
+                    && b.opened_at
+                        .is_some_and(|t| now.saturating_duration_since(t) >= s.open_for) =>
             {
                 Circuit::HalfOpen
             }
@@ -356,7 +361,10 @@ fn push_recent(q: &mut VecDeque<(Instant, bool)>, ok: bool, now: Instant) {
 }
 
 fn prune(q: &mut VecDeque<(Instant, bool)>, window: Duration, now: Instant) {
-    while q.front().is_some_and(|(t, _)| now.saturating_duration_since(*t) > window) {
+    while q
+        .front()
+        .is_some_and(|(t, _)| now.saturating_duration_since(*t) > window)
+    {
         q.pop_front();
     }
 }
@@ -701,11 +709,17 @@ mod tests {
         let c = ManualClock::new();
         let k = KeyState::new(c.clone());
         assert!(k.try_acquire(Some(1), Some(2)));
-        assert!(!k.try_acquire(Some(1), Some(2)), "second in the same second");
+        assert!(
+            !k.try_acquire(Some(1), Some(2)),
+            "second in the same second"
+        );
         c.advance(Duration::from_millis(1001));
         assert!(k.try_acquire(Some(1), Some(2)));
         c.advance(Duration::from_millis(1001));
-        assert!(!k.try_acquire(Some(1), Some(2)), "max_rpm 2 reached within the minute");
+        assert!(
+            !k.try_acquire(Some(1), Some(2)),
+            "max_rpm 2 reached within the minute"
+        );
         c.advance(Duration::from_secs(60));
         assert!(k.try_acquire(Some(1), Some(2)));
     }

@@ -64,7 +64,8 @@ pub async fn list(p: &ProviderEntry, secret: &str) -> Result<Vec<String>, String
         .api
         .url(Operation::Models, "")
         .map_err(|e| e.to_string())?;
-    let client = crate::clients::for_connect_timeout(p.connect_timeout).map_err(|e| e.to_string())?;
+    let client =
+        crate::clients::for_connect_timeout(p.connect_timeout).map_err(|e| e.to_string())?;
     let timeout = p.timeout.min(Duration::from_secs(10));
     let req = p
         .api

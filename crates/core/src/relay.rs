@@ -23,10 +23,7 @@ pub async fn read_body(
     timeout: Duration,
     limit: usize,
 ) -> Result<Bytes, UpstreamFailure> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > limit as u64)
-    {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(UpstreamFailure::Broken(format!(
             "the upstream body is larger than {limit} bytes"
         )));

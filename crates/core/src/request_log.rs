@@ -55,7 +55,10 @@ impl RequestLogger {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 metrics::counter!("modelgate_request_log_dropped_total").increment(1);
                 if n.is_power_of_two() {
-                    tracing::error!(dropped_total = n, "request log queue is full; a record was shed");
+                    tracing::error!(
+                        dropped_total = n,
+                        "request log queue is full; a record was shed"
+                    );
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {

@@ -32,7 +32,13 @@ use crate::settle::{Settle, ms};
 const CAPTURE_LIMIT: usize = 64 * 1024;
 
 /// The reply for a delivered answer.
-pub fn delivered(gw: &Arc<Gateway>, call: &Call, resolved: &str, d: Delivery, mut settle: Settle) -> Reply {
+pub fn delivered(
+    gw: &Arc<Gateway>,
+    call: &Call,
+    resolved: &str,
+    d: Delivery,
+    mut settle: Settle,
+) -> Reply {
     let headers = route_headers(call, &d);
     if let Some(session) = &call.session {
         gw.sessions.served(
@@ -44,11 +50,23 @@ pub fn delivered(gw: &Arc<Gateway>, call: &Call, resolved: &str, d: Delivery, mu
         );
     }
     let mut r = match d.body {
-        Delivered::Full(bytes) => {
-            full(gw, call, d.upstream_dialect, d.status, d.content_type, bytes, settle)
-        }
+        Delivered::Full(bytes) => full(
+            gw,
+            call,
+            d.upstream_dialect,
+            d.status,
+            d.content_type,
+            bytes,
+            settle,
+        ),
         Delivered::Events(events) => {
-            let stream = client_stream(gw, call, d.upstream_dialect, d.added_usage_chunk, events, settle, d.in_flight, d.stats);
+            let upstream = StreamSource {
+                dialect: d.upstream_dialect,
+                added_usage_chunk: d.added_usage_chunk,
+                in_flight: d.in_flight,
+                stats: d.stats,
+            };
+            let stream = client_stream(gw, call, upstream, events, settle);
             let content_type = if call.reply_dialect == Dialect::Gemini && !gemini_sse(call) {
                 "application/json"
             } else {
@@ -70,7 +88,12 @@ pub fn delivered(gw: &Arc<Gateway>, call: &Call, resolved: &str, d: Delivery, mu
                     .content_type
                     .unwrap_or_else(|| "application/octet-stream".into()),
                 headers: vec![],
-                body: ReplyBody::Stream(raw_stream(resp, d.candidate.provider.timeout, settle, d.in_flight)),
+                body: ReplyBody::Stream(raw_stream(
+                    resp,
+                    d.candidate.provider.timeout,
+                    settle,
+                    d.in_flight,
+                )),
             };
             if let Some(cd) = d.content_disposition {
                 r.headers.push(("content-disposition", cd));
@@ -125,7 +148,10 @@ fn full(
     );
     let (body, usage) = match up {
         // Embeddings and passthrough: as they came.
-        None => (bytes.clone(), usage_of_body(&bytes).map(|u| u.to_canonical())),
+        None => (
+            bytes.clone(),
+            usage_of_body(&bytes).map(|u| u.to_canonical()),
+        ),
         Some(_) if counting => (bytes.clone(), None),
         Some(d) if d == call.reply_dialect => {
             let usage = match d {
@@ -137,7 +163,8 @@ fn full(
         Some(d) => match codec::decode_response(d, &bytes) {
             Ok(resp) => {
                 let usage = resp.usage;
-                let out = codec::encode_response(call.reply_dialect, &resp, &response_options(call));
+                let out =
+                    codec::encode_response(call.reply_dialect, &resp, &response_options(call));
                 (Bytes::from(out), usage)
             }
             Err(e) => {
@@ -178,8 +205,15 @@ pub fn failed(call: &Call, f: Failure, mut settle: Settle) -> Reply {
         }
         FailureKind::Upstream(UpstreamFailure::Status { status, body, .. }, d) => {
             settle.set_response_body(&body);
-            settle.finish(status, None, Some(format!("the upstream answered {status}")));
-            Reply::json(status, upstream_error_body(call.reply_dialect, d, status, &body))
+            settle.finish(
+                status,
+                None,
+                Some(format!("the upstream answered {status}")),
+            );
+            Reply::json(
+                status,
+                upstream_error_body(call.reply_dialect, d, status, &body),
+            )
         }
         FailureKind::Upstream(other, _) => {
             let e = GatewayError::Upstream(other);
@@ -296,16 +330,27 @@ struct Relay {
     ended: bool,
 }
 
+/// Where a stream comes from.
+struct StreamSource {
+    dialect: Option<Dialect>,
+    added_usage_chunk: bool,
+    in_flight: Option<InFlight>,
+    stats: Arc<UpstreamStats>,
+}
+
 fn client_stream(
     gw: &Arc<Gateway>,
     call: &Call,
-    up: Option<Dialect>,
-    added_usage_chunk: bool,
+    src: StreamSource,
     events: Events,
     settle: Settle,
-    in_flight: Option<InFlight>,
-    stats: Arc<UpstreamStats>,
 ) -> ClientStream {
+    let StreamSource {
+        dialect: up,
+        added_usage_chunk,
+        in_flight,
+        stats,
+    } = src;
     let up = up.unwrap_or(Dialect::OpenaiChat);
     let pass = up == call.reply_dialect && (up != Dialect::Gemini || gemini_sse(call));
     let mode = if pass {

@@ -82,175 +82,170 @@ pub async fn route(
     caller: &Caller,
     fetch: bool,
 ) -> Result<Route, GatewayError> {
-        let passthrough = caller.is_passthrough();
-        let cat = gw.catalogue();
-        let cfg = gw.routing.load_full();
-        let resolved = {
-            let selector_for = |label: &str| gw.selector(label);
-            let resolver = Resolver {
-                cat: &cat,
-                config_aliases: &cfg.mappings,
-                selector_for: &selector_for,
-                passthrough,
-            };
-            resolver.resolve(model)
+    let passthrough = caller.is_passthrough();
+    let cat = gw.catalogue();
+    let cfg = gw.routing.load_full();
+    let resolved = {
+        let selector_for = |label: &str| gw.selector(label);
+        let resolver = Resolver {
+            cat: &cat,
+            config_aliases: &cfg.mappings,
+            selector_for: &selector_for,
+            passthrough,
         };
-        let tenant = caller.tenant_id();
-        if let Some(mut r) = resolved {
-            if r.groups.iter().all(|g| g.candidates.is_empty()) {
-                return Err(GatewayError::Unavailable(format!(
-                    "No enabled upstream serves the model `{model}`"
-                )));
-            }
-            // Another tenant's providers do not exist for this caller.
-            for g in &mut r.groups {
-                g.candidates
-                    .retain(|c| provider_visible(&c.provider, tenant));
-            }
-            if r.groups.iter().all(|g| g.candidates.is_empty()) {
-                return Err(GatewayError::ModelNotFound(model.to_owned()));
-            }
-            return Ok(r);
+        resolver.resolve(model)
+    };
+    let tenant = caller.tenant_id();
+    if let Some(mut r) = resolved {
+        if r.groups.iter().all(|g| g.candidates.is_empty()) {
+            return Err(GatewayError::Unavailable(format!(
+                "No enabled upstream serves the model `{model}`"
+            )));
         }
-        // Not in the catalogue: an alias may still stand for a name that is available,
-        // discovered or sent to the default provider (`MODEL_MAPPINGS='{"claude":"gpt-4"}'`).
-        let requested = model;
-        let target = alias_target(model, &cat.aliases, &cfg.mappings);
-        let source = if target == model {
-            RouteSource::Discovery
-        } else {
-            RouteSource::Alias
-        };
-        let model = target.as_str();
-        let available = cfg
-            .available_models
-            .iter()
-            .chain(cat.registered.iter())
-            .any(|m| m == model);
-        if cfg.validate_models && !available {
-            return Err(GatewayError::ModelNotFound(requested.to_owned()));
+        // Another tenant's providers do not exist for this caller.
+        for g in &mut r.groups {
+            g.candidates
+                .retain(|c| provider_visible(&c.provider, tenant));
         }
-        // Zero-config discovery: providers whose model list has this name (lists fetched
-        // concurrently when not cached yet).
-        let usable: Vec<_> = cat
-            .providers
-            .iter()
-            .filter(|p| {
-                provider_usable(p, passthrough) && provider_visible(p, tenant)
-            })
-            .collect();
-        let lists = futures::future::join_all(usable.iter().map(|p| async move {
-            if fetch {
-                Some(gw.models.models_of(p).await)
-            } else {
-                gw.models.cached_models_of(p)
-            }
-        }))
-        .await;
-        let candidates: Vec<Candidate> = usable
-            .iter()
-            .zip(lists)
-            .filter(|(_, l)| l.as_ref().is_some_and(|l| l.iter().any(|m| m == model)))
-            .map(|(p, _)| Candidate::new((*p).clone(), model.to_owned(), None))
-            .collect();
-        if !candidates.is_empty() {
-            return Ok(Route {
-                resolved: model.into(),
-                source,
-                groups: vec![Group {
-                    label: model.into(),
-                    strategy: Strategy::WeightedRandom,
-                    selector: gw.selector(model),
-                    candidates,
-                }],
-            });
+        if r.groups.iter().all(|g| g.candidates.is_empty()) {
+            return Err(GatewayError::ModelNotFound(model.to_owned()));
         }
-        if (available || cfg.allow_unknown_models)
-            && let Some(p) = gw.default_provider(passthrough)
-            && provider_visible(&p, tenant)
-        {
-            return Ok(Route {
-                resolved: model.into(),
-                source,
-                groups: vec![Group {
-                    label: model.into(),
-                    strategy: Strategy::Priority,
-                    selector: gw.selector(model),
-                    candidates: vec![Candidate::new(p, model.to_owned(), None)],
-                }],
-            });
-        }
-        Err(GatewayError::ModelNotFound(requested.to_owned()))
+        return Ok(r);
     }
+    // Not in the catalogue: an alias may still stand for a name that is available,
+    // discovered or sent to the default provider (`MODEL_MAPPINGS='{"claude":"gpt-4"}'`).
+    let requested = model;
+    let target = alias_target(model, &cat.aliases, &cfg.mappings);
+    let source = if target == model {
+        RouteSource::Discovery
+    } else {
+        RouteSource::Alias
+    };
+    let model = target.as_str();
+    let available = cfg
+        .available_models
+        .iter()
+        .chain(cat.registered.iter())
+        .any(|m| m == model);
+    if cfg.validate_models && !available {
+        return Err(GatewayError::ModelNotFound(requested.to_owned()));
+    }
+    // Zero-config discovery: providers whose model list has this name (lists fetched
+    // concurrently when not cached yet).
+    let usable: Vec<_> = cat
+        .providers
+        .iter()
+        .filter(|p| provider_usable(p, passthrough) && provider_visible(p, tenant))
+        .collect();
+    let lists = futures::future::join_all(usable.iter().map(|p| async move {
+        if fetch {
+            Some(gw.models.models_of(p).await)
+        } else {
+            gw.models.cached_models_of(p)
+        }
+    }))
+    .await;
+    let candidates: Vec<Candidate> = usable
+        .iter()
+        .zip(lists)
+        .filter(|(_, l)| l.as_ref().is_some_and(|l| l.iter().any(|m| m == model)))
+        .map(|(p, _)| Candidate::new((*p).clone(), model.to_owned(), None))
+        .collect();
+    if !candidates.is_empty() {
+        return Ok(Route {
+            resolved: model.into(),
+            source,
+            groups: vec![Group {
+                label: model.into(),
+                strategy: Strategy::WeightedRandom,
+                selector: gw.selector(model),
+                candidates,
+            }],
+        });
+    }
+    if (available || cfg.allow_unknown_models)
+        && let Some(p) = gw.default_provider(passthrough)
+        && provider_visible(&p, tenant)
+    {
+        return Ok(Route {
+            resolved: model.into(),
+            source,
+            groups: vec![Group {
+                label: model.into(),
+                strategy: Strategy::Priority,
+                selector: gw.selector(model),
+                candidates: vec![Candidate::new(p, model.to_owned(), None)],
+            }],
+        });
+    }
+    Err(GatewayError::ModelNotFound(requested.to_owned()))
+}
 
 /// Orders a route's candidates: each group by its strategy (open circuits last), groups
 /// in order, duplicates dropped, a healthy session pin first.
 pub fn plan(gw: &Gateway, route: &Route, session: Option<&str>, commit: bool) -> Vec<Planned> {
-        let hs = &gw.health.settings;
-        let mut out: Vec<Planned> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        for g in &route.groups {
-            let cands: Vec<(&Candidate, String)> = g
-                .candidates
-                .iter()
-                .map(|c| (c, c.id()))
-                .filter(|(_, id)| !seen.contains(id))
-                .collect();
-            let stats: Vec<_> = cands
-                .iter()
-                .map(|(_, id)| gw.health.upstream(id))
-                .collect();
-            let circuits: Vec<Circuit> = stats.iter().map(|s| s.circuit(hs)).collect();
-            let healthy: Vec<usize> = (0..cands.len())
-                .filter(|&i| circuits[i] != Circuit::Open)
-                .collect();
-            let inputs: Vec<Input> = healthy
-                .iter()
-                .map(|&i| {
-                    let (in_flight, ewma_latency_ms, success_rate) = stats[i].snapshot();
-                    Input {
-                        id: cands[i].1.clone(),
-                        weight: cands[i].0.weight,
-                        priority: cands[i].0.priority,
-                        in_flight,
-                        ewma_latency_ms,
-                        success_rate,
-                    }
-                })
-                .collect();
-            let (order, scores) = g.selector.order(g.strategy, &inputs, commit);
-            let mut push = |i: usize, score: f64| {
-                seen.insert(cands[i].1.clone());
-                out.push(Planned {
-                    candidate: cands[i].0.clone(),
-                    stats: stats[i].clone(),
-                    group: g.label.clone(),
-                    strategy: g.strategy,
-                    score,
-                    circuit: circuits[i],
-                    pinned: false,
-                });
-            };
-            for k in order {
-                push(healthy[k], scores.get(k).copied().unwrap_or(0.0));
-            }
-            for i in (0..cands.len()).filter(|i| circuits[*i] == Circuit::Open) {
-                push(i, 0.0);
-            }
-        }
-        if let Some(pin) = session.and_then(|s| gw.sessions.pin(s))
-            && let Some(pos) = out.iter().position(|p| {
-                p.candidate.provider.id == pin.provider_id
-                    && p.candidate.upstream_model == pin.upstream_model
-                    && p.circuit != Circuit::Open
+    let hs = &gw.health.settings;
+    let mut out: Vec<Planned> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for g in &route.groups {
+        let cands: Vec<(&Candidate, String)> = g
+            .candidates
+            .iter()
+            .map(|c| (c, c.id()))
+            .filter(|(_, id)| !seen.contains(id))
+            .collect();
+        let stats: Vec<_> = cands.iter().map(|(_, id)| gw.health.upstream(id)).collect();
+        let circuits: Vec<Circuit> = stats.iter().map(|s| s.circuit(hs)).collect();
+        let healthy: Vec<usize> = (0..cands.len())
+            .filter(|&i| circuits[i] != Circuit::Open)
+            .collect();
+        let inputs: Vec<Input> = healthy
+            .iter()
+            .map(|&i| {
+                let (in_flight, ewma_latency_ms, success_rate) = stats[i].snapshot();
+                Input {
+                    id: cands[i].1.clone(),
+                    weight: cands[i].0.weight,
+                    priority: cands[i].0.priority,
+                    in_flight,
+                    ewma_latency_ms,
+                    success_rate,
+                }
             })
-        {
-            let mut p = out.remove(pos);
-            p.pinned = true;
-            out.insert(0, p);
+            .collect();
+        let (order, scores) = g.selector.order(g.strategy, &inputs, commit);
+        let mut push = |i: usize, score: f64| {
+            seen.insert(cands[i].1.clone());
+            out.push(Planned {
+                candidate: cands[i].0.clone(),
+                stats: stats[i].clone(),
+                group: g.label.clone(),
+                strategy: g.strategy,
+                score,
+                circuit: circuits[i],
+                pinned: false,
+            });
+        };
+        for k in order {
+            push(healthy[k], scores.get(k).copied().unwrap_or(0.0));
         }
-        out
+        for i in (0..cands.len()).filter(|i| circuits[*i] == Circuit::Open) {
+            push(i, 0.0);
+        }
     }
+    if let Some(pin) = session.and_then(|s| gw.sessions.pin(s))
+        && let Some(pos) = out.iter().position(|p| {
+            p.candidate.provider.id == pin.provider_id
+                && p.candidate.upstream_model == pin.upstream_model
+                && p.circuit != Circuit::Open
+        })
+    {
+        let mut p = out.remove(pos);
+        p.pinned = true;
+        out.insert(0, p);
+    }
+    out
+}
 
 /// What would happen to a request for `model`, without calling any upstream.
 pub async fn decide(
@@ -258,52 +253,52 @@ pub async fn decide(
     model: &str,
     session: Option<&str>,
 ) -> Result<Decision, GatewayError> {
-        let caller = Caller::Key(Arc::new(crate::keyring::KeyContext {
-            key_id: "routing-decide".into(),
-            name: "routing-decide".into(),
-            user_id: None,
-            tenant_id: None,
-            allowed_models: vec![],
-            expires_at_ms: None,
-            enabled: true,
-        }));
-        let route = route(gw, model, &caller, false).await?;
-        let plan = plan(gw, &route, session, false);
-        let hs = &gw.health.settings;
-        let candidates: Vec<DecisionCandidate> = plan
-            .iter()
-            .map(|p| {
-                let v = p.stats.view(hs);
-                DecisionCandidate {
-                    provider: p.candidate.provider.name.clone(),
-                    provider_id: p.candidate.provider.id.clone(),
-                    upstream_model: p.candidate.upstream_model.clone(),
-                    model_implementation_id: p.candidate.model.as_ref().map(|m| m.id.clone()),
-                    group: p.group.clone(),
-                    strategy: p.strategy,
-                    weight: p.candidate.weight,
-                    priority: p.candidate.priority,
-                    score: p.score,
-                    circuit: p.circuit,
-                    in_flight: v.in_flight,
-                    ewma_latency_ms: v.ewma_latency_ms,
-                    success_rate: v.success_rate,
-                    pinned: p.pinned,
-                }
-            })
-            .collect();
-        Ok(Decision {
-            model: model.into(),
-            resolved_model: route.resolved.clone(),
-            source: route.source,
-            chosen: candidates
-                .iter()
-                .find(|c| c.circuit != Circuit::Open)
-                .cloned(),
-            candidates,
-            session: session.and_then(|s| gw.sessions.pin(s)),
+    let caller = Caller::Key(Arc::new(crate::keyring::KeyContext {
+        key_id: "routing-decide".into(),
+        name: "routing-decide".into(),
+        user_id: None,
+        tenant_id: None,
+        allowed_models: vec![],
+        expires_at_ms: None,
+        enabled: true,
+    }));
+    let route = route(gw, model, &caller, false).await?;
+    let plan = plan(gw, &route, session, false);
+    let hs = &gw.health.settings;
+    let candidates: Vec<DecisionCandidate> = plan
+        .iter()
+        .map(|p| {
+            let v = p.stats.view(hs);
+            DecisionCandidate {
+                provider: p.candidate.provider.name.clone(),
+                provider_id: p.candidate.provider.id.clone(),
+                upstream_model: p.candidate.upstream_model.clone(),
+                model_implementation_id: p.candidate.model.as_ref().map(|m| m.id.clone()),
+                group: p.group.clone(),
+                strategy: p.strategy,
+                weight: p.candidate.weight,
+                priority: p.candidate.priority,
+                score: p.score,
+                circuit: p.circuit,
+                in_flight: v.in_flight,
+                ewma_latency_ms: v.ewma_latency_ms,
+                success_rate: v.success_rate,
+                pinned: p.pinned,
+            }
         })
-    }
+        .collect();
+    Ok(Decision {
+        model: model.into(),
+        resolved_model: route.resolved.clone(),
+        source: route.source,
+        chosen: candidates
+            .iter()
+            .find(|c| c.circuit != Circuit::Open)
+            .cloned(),
+        candidates,
+        session: session.and_then(|s| gw.sessions.pin(s)),
+    })
+}
 
 /// The aggregated model list visible to a caller: `(id, owned_by)`, sorted, unique.
 pub async fn list_models(gw: &Gateway, caller: &Caller) -> Vec<(String, String)> {

@@ -202,9 +202,15 @@ mod tests {
         assert!(t.elapsed() < std::time::Duration::from_secs(1));
         let ok: String = format!(
             "{{{}}}",
-            (0..MAX_MEMBERS).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(",")
+            (0..MAX_MEMBERS)
+                .map(|i| format!("\"k{i}\":1"))
+                .collect::<Vec<_>>()
+                .join(",")
         );
-        assert_eq!(RawObject::parse(ok.as_bytes()).unwrap().iter().count(), MAX_MEMBERS);
+        assert_eq!(
+            RawObject::parse(ok.as_bytes()).unwrap().iter().count(),
+            MAX_MEMBERS
+        );
     }
 
     #[test]

@@ -97,7 +97,10 @@ fn claude_code_fixture_decodes_and_converts() {
     assert_eq!(body["reasoning_effort"], "high");
     assert_eq!(body["max_completion_tokens"], 32000);
     assert_eq!(body["tools"].as_array().unwrap().len(), 24);
-    assert!(body.get("user").is_none(), "too long for OpenAI's user field");
+    assert!(
+        body.get("user").is_none(),
+        "too long for OpenAI's user field"
+    );
     // Back to Anthropic: thinking enabled (high → 24576), max_tokens above it.
     let (body, _) = enc(Dialect::Anthropic, &req);
     assert_eq!(

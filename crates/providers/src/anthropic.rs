@@ -6,7 +6,7 @@
 use modelgate_formats::Dialect;
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use crate::provider::{
+use crate::adapter::{
     Adapter, ClientHints, Operation, ProviderError, data_ids, parse, with_headers,
 };
 

@@ -7,10 +7,10 @@
 use modelgate_formats::Dialect;
 use reqwest::header::HeaderMap;
 
-use crate::path;
-use crate::provider::{
+use crate::adapter::{
     Adapter, ClientHints, Operation, ProviderError, data_ids, parse, with_headers,
 };
+use crate::path;
 
 /// Default Azure OpenAI API version when the provider sets none.
 pub const DEFAULT_API_VERSION: &str = "2024-10-21";

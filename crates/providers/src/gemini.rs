@@ -6,8 +6,8 @@
 use modelgate_formats::Dialect;
 use reqwest::header::HeaderMap;
 
+use crate::adapter::{Adapter, ClientHints, Operation, ProviderError, parse, with_headers};
 use crate::path;
-use crate::provider::{Adapter, ClientHints, Operation, ProviderError, parse, with_headers};
 
 /// The API version used when the provider sets none.
 pub const DEFAULT_VERSION: &str = "v1beta";

@@ -7,6 +7,7 @@
 //! Provider differences are data and per-kind files here, not branches spread through the
 //! gateway. Must not know about routing, storage or the admin API.
 
+pub mod adapter;
 pub mod anthropic;
 pub mod azure;
 pub mod client;
@@ -20,7 +21,8 @@ pub mod openai_wire;
 pub mod path;
 pub mod provider;
 
+pub use adapter::{Adapter, ClientHints, Operation, ProviderError};
 pub use client::build_client;
 pub use failure::UpstreamFailure;
 pub use kind::ProviderKind;
-pub use provider::{Adapter, ClientHints, Operation, Provider, ProviderConfig, ProviderError};
+pub use provider::{Provider, ProviderConfig};

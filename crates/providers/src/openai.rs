@@ -3,8 +3,8 @@
 use modelgate_formats::Dialect;
 use reqwest::header::HeaderMap;
 
+use crate::adapter::{Adapter, ClientHints, Operation, ProviderError, data_ids};
 use crate::openai_wire::OpenAiWire;
-use crate::provider::{Adapter, ClientHints, Operation, ProviderError, data_ids};
 
 const DIALECTS: &[Dialect] = &[Dialect::OpenaiChat, Dialect::OpenaiResponses];
 

@@ -5,8 +5,8 @@
 use modelgate_formats::Dialect;
 use reqwest::header::HeaderMap;
 
+use crate::adapter::{ClientHints, Operation, ProviderError, parse, with_headers};
 use crate::path;
-use crate::provider::{ClientHints, Operation, ProviderError, parse, with_headers};
 
 #[derive(Debug, Clone)]
 pub struct OpenAiWire {

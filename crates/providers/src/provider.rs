@@ -1,43 +1,12 @@
-//! The provider trait and its enum dispatch: what every kind must say about addressing and
-//! authenticating a call, and one enum over the kinds so the hot path needs no trait objects.
-//!
-//! Each kind lives in its own file (`openai`, `azure`, `deepseek`, `openai_compatible`,
-//! `anthropic`, `gemini`); kinds that share the OpenAI HTTP API share `openai_wire`.
+//! The enum over provider kinds: one `Provider` value per configured provider, dispatching
+//! to its kind's file (`openai`, `azure`, `deepseek`, `openai_compatible`, `anthropic`,
+//! `gemini`) without trait objects on the hot path.
 
 use modelgate_formats::Dialect;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::adapter::{Adapter, ClientHints, Operation, ProviderError, header_map};
 use crate::kind::ProviderKind;
-use crate::path::PathError;
 use crate::{anthropic, azure, deepseek, gemini, openai, openai_compatible};
-
-/// What a call does, independent of where it goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation<'a> {
-    /// Generate a reply in `dialect` (chat completions, responses, messages, generateContent).
-    Generate {
-        dialect: Dialect,
-        stream: bool,
-    },
-    /// Count the tokens of a request (Anthropic `messages/count_tokens`, Gemini `:countTokens`).
-    CountTokens {
-        dialect: Dialect,
-    },
-    Embeddings,
-    Models,
-    /// Any other OpenAI endpoint below `/v1/` (already checked by `path::passthrough`).
-    Passthrough {
-        path: &'a str,
-        query: Option<&'a str>,
-    },
-}
-
-/// Headers a client sent that some upstreams take over (Anthropic's version and betas).
-#[derive(Debug, Clone, Default)]
-pub struct ClientHints {
-    pub anthropic_version: Option<HeaderValue>,
-    pub anthropic_beta: Option<HeaderValue>,
-}
 
 /// How one provider was configured.
 #[derive(Debug, Clone)]
@@ -50,34 +19,6 @@ pub struct ProviderConfig {
     pub extra_headers: Vec<(String, String)>,
     /// Dialects beyond the kind's own (an OpenAI-compatible server with `/v1/responses`).
     pub extra_dialects: Vec<Dialect>,
-}
-
-/// Why a call cannot be addressed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProviderError {
-    #[error("invalid base URL `{0}`")]
-    BaseUrl(String),
-    #[error("this provider does not offer {0}")]
-    Unsupported(String),
-    #[error(transparent)]
-    Path(#[from] PathError),
-}
-
-/// What every provider kind implements.
-pub trait Adapter {
-    /// The dialects it speaks natively.
-    fn dialects(&self) -> &[Dialect];
-    /// The URL of an operation for an upstream model.
-    fn url(&self, op: Operation<'_>, upstream_model: &str) -> Result<reqwest::Url, ProviderError>;
-    /// Adds the upstream key and the provider's fixed headers to a call.
-    fn authorize(
-        &self,
-        req: reqwest::RequestBuilder,
-        key: &str,
-        hints: &ClientHints,
-    ) -> reqwest::RequestBuilder;
-    /// Model ids from a body answered to `Operation::Models`.
-    fn parse_models(&self, body: &[u8]) -> Vec<String>;
 }
 
 /// A configured provider of any kind.
@@ -166,50 +107,4 @@ impl Adapter for Provider {
     fn parse_models(&self, body: &[u8]) -> Vec<String> {
         each!(self, p => p.parse_models(body))
     }
-}
-
-/// Valid extra headers (names and values that HTTP allows; others were refused when saved).
-fn header_map(extra: &[(String, String)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in extra {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(k.as_str()),
-            HeaderValue::try_from(v.as_str()),
-        ) {
-            h.insert(name, value);
-        }
-    }
-    h
-}
-
-/// Adds fixed headers unless there are none (the common case costs nothing).
-pub(crate) fn with_headers(
-    req: reqwest::RequestBuilder,
-    headers: &HeaderMap,
-) -> reqwest::RequestBuilder {
-    if headers.is_empty() {
-        req
-    } else {
-        req.headers(headers.clone())
-    }
-}
-
-/// Parses a URL built from a trusted base and escaped parts.
-pub(crate) fn parse(url: &str) -> Result<reqwest::Url, ProviderError> {
-    reqwest::Url::parse(url).map_err(|_| ProviderError::BaseUrl(url.to_owned()))
-}
-
-/// `{"data":[{"id":…}]}` (OpenAI and Anthropic model lists).
-pub(crate) fn data_ids(body: &[u8]) -> Vec<String> {
-    #[derive(serde::Deserialize)]
-    struct Page {
-        data: Vec<Item>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Item {
-        id: String,
-    }
-    serde_json::from_slice::<Page>(body)
-        .map(|p| p.data.into_iter().map(|m| m.id).collect())
-        .unwrap_or_default()
 }

@@ -23,7 +23,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::config::{Overrides, Settings};
 use crate::error::ApiError;
 use crate::state::{AdminAuthConfig, AppState};
-use crate::{bootstrap, routes};
+use crate::{admin, declared, routes};
 
 const SECRET_FILE: &str = "secret.key";
 
@@ -94,7 +94,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         .verify_against(&db)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let n = bootstrap::sync_declared(&db, &secrets, &settings).await?;
+    let n = declared::sync_declared(&db, &secrets, &settings).await?;
     if n > 0 {
         db.bump_catalogue_version().await?;
     }
@@ -136,7 +136,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
         metrics,
         overrides: Arc::new(overrides),
     };
-    bootstrap::first_admin(&state).await?;
+    admin::system::first_admin(&state).await?;
     Ok(state)
 }
 

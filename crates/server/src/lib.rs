@@ -6,10 +6,10 @@
 
 pub mod admin;
 pub mod app;
-pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod declared;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -510,7 +510,12 @@ async fn admin_auth(db: common::Db) {
             // Data-plane paths answer in their client's dialect; the rest in the OpenAI shape.
             if concrete.starts_with("/v1/messages") {
                 assert_eq!(r.json()["type"], "error", "{concrete}: {}", r.text);
-                assert_eq!(r.json()["error"]["type"], "authentication_error", "{}", r.text);
+                assert_eq!(
+                    r.json()["error"]["type"],
+                    "authentication_error",
+                    "{}",
+                    r.text
+                );
             } else if concrete.starts_with("/v1beta/") {
                 assert_eq!(r.json()["error"]["code"], 401, "{concrete}: {}", r.text);
                 assert_eq!(r.json()["error"]["status"], "UNAUTHENTICATED", "{}", r.text);

@@ -24,8 +24,8 @@ pub use db::{Backend, Database};
 pub use error::StoreError;
 pub use records::*;
 pub use secrets::SecretBox;
-pub use state::{StateBackend, StateError};
 pub use sqlx;
+pub use state::{StateBackend, StateError};
 
 /// Current time in unix milliseconds, the unit of every stored timestamp.
 pub fn now_ms() -> i64 {

@@ -33,6 +33,40 @@ pub struct ProviderRecord {
     pub dialects: String,
 }
 
+impl ProviderRecord {
+    /// Seconds an upstream call may take by default.
+    pub const DEFAULT_TIMEOUT_MS: i64 = 120_000;
+    pub const DEFAULT_CONNECT_TIMEOUT_MS: i64 = 10_000;
+
+    /// A blank OpenAI-compatible provider record with defaults, made by `source`.
+    pub fn blank(source: &str) -> Self {
+        let now = crate::now_ms();
+        Self {
+            id: crate::new_id(),
+            name: String::new(),
+            display_name: String::new(),
+            kind: "openai_compatible".into(),
+            base_url: String::new(),
+            description: String::new(),
+            weight: 1.0,
+            enabled: true,
+            provider_type: "native".into(),
+            extra_headers: "{}".into(),
+            timeout_ms: Self::DEFAULT_TIMEOUT_MS,
+            connect_timeout_ms: Self::DEFAULT_CONNECT_TIMEOUT_MS,
+            retryable_statuses: "[]".into(),
+            api_version: None,
+            passthrough_auth: false,
+            is_default: false,
+            source: source.into(),
+            tenant_id: None,
+            dialects: "[]".into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// An upstream API key of a provider; the secret is encrypted.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UpstreamKeyRecord {

@@ -221,7 +221,7 @@ pub struct ReloadOut {
 pub async fn reload_config(State(s): State<AppState>, _a: AdminAuth) -> ApiResult<Json<ReloadOut>> {
     let settings = crate::config::Settings::load(&s.overrides)
         .map_err(|e| ApiError::invalid("config", format!("invalid configuration: {e}")))?;
-    let n = crate::bootstrap::sync_declared(&s.db, &s.gateway.secrets, &settings)
+    let n = crate::declared::sync_declared(&s.db, &s.gateway.secrets, &settings)
         .await
         .map_err(|e| ApiError::invalid("config", e.to_string()))?;
     let routing = settings.routing();

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use modelgate_providers::ProviderKind;
 use modelgate_store::secrets::mask_secret;
-use modelgate_store::{ProviderRecord, new_id, now_ms};
+use modelgate_store::{ProviderRecord, now_ms};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -17,9 +17,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminAuth, ApiJson, ApiQuery, Pagination};
 use crate::state::AppState;
 use crate::validate::{self, ts};
-
-pub const DEFAULT_TIMEOUT_MS: i64 = 120_000;
-pub const DEFAULT_CONNECT_TIMEOUT_MS: i64 = 10_000;
 
 /// A provider to create or change. On create, `name` (or seed 003's `provider_id`) and a
 /// `base_url` (or a kind with a well-known URL) are required.
@@ -266,34 +263,6 @@ fn apply_fields(mut r: ProviderRecord, i: &ProviderInput) -> ApiResult<ProviderR
     Ok(r)
 }
 
-/// A blank provider record with defaults.
-pub fn blank_record(source: &str) -> ProviderRecord {
-    let now = now_ms();
-    ProviderRecord {
-        id: new_id(),
-        name: String::new(),
-        display_name: String::new(),
-        kind: ProviderKind::OpenaiCompatible.as_str().into(),
-        base_url: String::new(),
-        description: String::new(),
-        weight: 1.0,
-        enabled: true,
-        provider_type: "native".into(),
-        extra_headers: "{}".into(),
-        timeout_ms: DEFAULT_TIMEOUT_MS,
-        connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
-        retryable_statuses: "[]".into(),
-        api_version: None,
-        passthrough_auth: false,
-        is_default: false,
-        source: source.into(),
-        tenant_id: None,
-        dialects: "[]".into(),
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 /// Fills what a full record needs after fields were applied: required name, a base URL
 /// (from the kind when it has a well-known one), a display name.
 fn complete(mut r: ProviderRecord) -> ApiResult<ProviderRecord> {
@@ -362,7 +331,7 @@ pub async fn create(
     _a: AdminAuth,
     ApiJson(input): ApiJson<ProviderInput>,
 ) -> ApiResult<(StatusCode, Json<ProviderOut>)> {
-    let rec = complete(apply_fields(blank_record("api"), &input)?)?;
+    let rec = complete(apply_fields(ProviderRecord::blank("api"), &input)?)?;
     let mut keys = Vec::new();
     for (n, k) in input.api_keys.iter().flatten().enumerate() {
         keys.push(new_key_record(
@@ -434,7 +403,7 @@ async fn change(
     }
     let current = provider_or_404(s, p).await?;
     let base = if replace {
-        let mut b = blank_record(&current.source);
+        let mut b = ProviderRecord::blank(&current.source);
         b.id = current.id.clone();
         b.created_at = current.created_at;
         b.name = current.name.clone();

@@ -155,3 +155,26 @@ pub async fn admin_init(
     let out = init_admin(&s, optional_json::<AdminInitInput>(&body)?).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
+
+/// On first start (no users), creates the admin user and a first key and prints them once.
+pub async fn first_admin(state: &AppState) -> anyhow::Result<()> {
+    if !state.settings.bootstrap || state.db.count_users().await? > 0 {
+        return Ok(());
+    }
+    let out = match init_admin(state, AdminInitInput::default()).await {
+        Ok(out) => out,
+        // Another instance sharing this database initialised it first.
+        Err(e) if e.status == axum::http::StatusCode::CONFLICT => {
+            tracing::info!("another instance created the first admin user");
+            return Ok(());
+        }
+        Err(e) => return Err(anyhow::anyhow!(e.message)),
+    };
+    tracing::warn!(
+        username = %out.user.username,
+        password = %out.password,
+        api_key = %out.api_key,
+        "first start: created the admin user and a first virtual API key; they are shown only this once"
+    );
+    Ok(())
+}

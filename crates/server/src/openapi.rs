@@ -1,7 +1,5 @@
-//! The OpenAPI document, generated from the handlers' annotations; the data plane's request
-//! and response schemas of the four dialects are in `schemas`.
-
-pub mod schemas;
+//! The OpenAPI document, generated from the handlers' annotations (the data plane's request
+//! and response schemas of the four dialects are in `data::schemas`).
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

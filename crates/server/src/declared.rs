@@ -1,15 +1,12 @@
-//! Start-up provisioning: providers declared in the config file or by well-known env vars,
-//! and the first admin user with a first virtual key.
+//! Declared providers: those named in the config file or by well-known env vars (seed 004),
+//! written to the database at start and on `POST /admin/reload-config`.
 
 use modelgate_store::secrets::mask_secret;
 use modelgate_store::{
     Database, ModelRecord, ProviderRecord, SecretBox, StoreError, UpstreamKeyRecord, new_id, now_ms,
 };
 
-use crate::admin::providers::{DEFAULT_CONNECT_TIMEOUT_MS, blank_record};
-use crate::admin::system::{AdminInitInput, init_admin};
 use crate::config::{ModelConfig, ProviderConfig, Settings, resolve_secret};
-use crate::state::AppState;
 
 /// A provider declared outside the admin API.
 struct Declared {
@@ -181,7 +178,9 @@ async fn upsert(
         tracing::warn!(provider = %c.name, source = d.source, "a provider with this name was created through the API; the declared one is ignored");
         return Ok(());
     }
-    let mut rec: ProviderRecord = existing.clone().unwrap_or_else(|| blank_record(d.source));
+    let mut rec: ProviderRecord = existing
+        .clone()
+        .unwrap_or_else(|| ProviderRecord::blank(d.source));
     rec.name = c.name.clone();
     rec.display_name = c.display_name.clone().unwrap_or_else(|| c.name.clone());
     rec.kind = kind.as_str().into();
@@ -192,7 +191,7 @@ async fn upsert(
     rec.is_default = c.default;
     rec.passthrough_auth = c.passthrough_auth;
     rec.timeout_ms = c.timeout_ms.unwrap_or(settings.upstream_timeout_ms as i64);
-    rec.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    rec.connect_timeout_ms = ProviderRecord::DEFAULT_CONNECT_TIMEOUT_MS;
     rec.source = d.source.into();
     rec.updated_at = now_ms();
     let now = now_ms();
@@ -259,28 +258,5 @@ async fn upsert(
         db.create_provider(&rec, &keys, &models).await?;
     }
     tracing::info!(provider = %c.name, source = d.source, keys = keys.len(), "declared provider registered");
-    Ok(())
-}
-
-/// On first start (no users), creates the admin user and a first key and prints them once.
-pub async fn first_admin(state: &AppState) -> anyhow::Result<()> {
-    if !state.settings.bootstrap || state.db.count_users().await? > 0 {
-        return Ok(());
-    }
-    let out = match init_admin(state, AdminInitInput::default()).await {
-        Ok(out) => out,
-        // Another instance sharing this database initialised it first.
-        Err(e) if e.status == axum::http::StatusCode::CONFLICT => {
-            tracing::info!("another instance created the first admin user");
-            return Ok(());
-        }
-        Err(e) => return Err(anyhow::anyhow!(e.message)),
-    };
-    tracing::warn!(
-        username = %out.user.username,
-        password = %out.password,
-        api_key = %out.api_key,
-        "first start: created the admin user and a first virtual API key; they are shown only this once"
-    );
     Ok(())
 }

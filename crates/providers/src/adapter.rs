@@ -1,0 +1,110 @@
+//! What every provider kind implements (`Adapter`) and what the kinds share: the operation
+//! being addressed, the client's hints, the addressing error, and small URL/header helpers.
+//! Kinds depend on this module; the enum over kinds (`provider`) depends on them.
+
+use modelgate_formats::Dialect;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::path::PathError;
+
+/// What a call does, independent of where it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation<'a> {
+    /// Generate a reply in `dialect` (chat completions, responses, messages, generateContent).
+    Generate {
+        dialect: Dialect,
+        stream: bool,
+    },
+    /// Count the tokens of a request (Anthropic `messages/count_tokens`, Gemini `:countTokens`).
+    CountTokens {
+        dialect: Dialect,
+    },
+    Embeddings,
+    Models,
+    /// Any other OpenAI endpoint below `/v1/` (already checked by `path::passthrough`).
+    Passthrough {
+        path: &'a str,
+        query: Option<&'a str>,
+    },
+}
+
+/// Headers a client sent that some upstreams take over (Anthropic's version and betas).
+#[derive(Debug, Clone, Default)]
+pub struct ClientHints {
+    pub anthropic_version: Option<HeaderValue>,
+    pub anthropic_beta: Option<HeaderValue>,
+}
+
+/// Why a call cannot be addressed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("invalid base URL `{0}`")]
+    BaseUrl(String),
+    #[error("this provider does not offer {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
+/// What every provider kind implements.
+pub trait Adapter {
+    /// The dialects it speaks natively.
+    fn dialects(&self) -> &[Dialect];
+    /// The URL of an operation for an upstream model.
+    fn url(&self, op: Operation<'_>, upstream_model: &str) -> Result<reqwest::Url, ProviderError>;
+    /// Adds the upstream key and the provider's fixed headers to a call.
+    fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+        key: &str,
+        hints: &ClientHints,
+    ) -> reqwest::RequestBuilder;
+    /// Model ids from a body answered to `Operation::Models`.
+    fn parse_models(&self, body: &[u8]) -> Vec<String>;
+}
+
+/// Valid extra headers (names and values that HTTP allows; others were refused when saved).
+pub(crate) fn header_map(extra: &[(String, String)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in extra {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            h.insert(name, value);
+        }
+    }
+    h
+}
+
+/// Adds fixed headers unless there are none (the common case costs nothing).
+pub(crate) fn with_headers(
+    req: reqwest::RequestBuilder,
+    headers: &HeaderMap,
+) -> reqwest::RequestBuilder {
+    if headers.is_empty() {
+        req
+    } else {
+        req.headers(headers.clone())
+    }
+}
+
+/// Parses a URL built from a trusted base and escaped parts.
+pub(crate) fn parse(url: &str) -> Result<reqwest::Url, ProviderError> {
+    reqwest::Url::parse(url).map_err(|_| ProviderError::BaseUrl(url.to_owned()))
+}
+
+/// `{"data":[{"id":…}]}` (OpenAI and Anthropic model lists).
+pub(crate) fn data_ids(body: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        data: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        id: String,
+    }
+    serde_json::from_slice::<Page>(body)
+        .map(|p| p.data.into_iter().map(|m| m.id).collect())
+        .unwrap_or_default()
+}
