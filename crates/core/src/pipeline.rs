@@ -84,7 +84,15 @@ async fn route_of(
 
 /// Whether a caller's key may be used at all now (for endpoints without a model).
 pub fn caller_usable(gw: &Gateway, presented: Option<&str>) -> Result<Caller, Reply> {
-    let d = modelgate_formats::Dialect::OpenaiChat;
+    caller_usable_in(gw, presented, modelgate_formats::Dialect::OpenaiChat)
+}
+
+/// `caller_usable`, refusing in dialect `d`.
+pub fn caller_usable_in(
+    gw: &Gateway,
+    presented: Option<&str>,
+    d: modelgate_formats::Dialect,
+) -> Result<Caller, Reply> {
     let caller = auth::authenticate(gw, presented).map_err(|e| reply::error(d, &e))?;
     admit::key_usable(&caller, modelgate_store::now_ms()).map_err(|e| reply::error(d, &e))?;
     Ok(caller)
