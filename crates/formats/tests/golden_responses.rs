@@ -1234,3 +1234,44 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// Responses reasoning replayed without its item id (e.g. unsealed from another client's
+/// carrier) is dropped, since the API requires the id.
+#[test]
+fn encrypted_reasoning_without_id_is_dropped() {
+    let reasoning = |id: Option<&str>| Part::Reasoning {
+        text: String::new(),
+        signature: None,
+        encrypted: Some(Signature {
+            dialect: Dialect::OpenaiResponses,
+            value: "ENC".into(),
+        }),
+        id: id.map(str::to_string),
+    };
+    let req = Request {
+        messages: vec![
+            Message {
+                role: Role::User,
+                content: vec![Part::text("q")],
+            },
+            Message {
+                role: Role::Assistant,
+                content: vec![reasoning(None), reasoning(Some("rs_1")), Part::text("a")],
+            },
+        ],
+        ..Request::default()
+    };
+    let (out, dropped) = enc(Dialect::OpenaiResponses, &req);
+    let items = out["input"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(
+        items[1],
+        json!({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "ENC"})
+    );
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d == "openai_responses.reasoning(no id)")
+    );
+    assert_eq!(out["include"], json!(["reasoning.encrypted_content"]));
+}

@@ -23,8 +23,8 @@
 //!   `input_text`/`input_image` (`detail` defaults to `auto`; base64 becomes a `data:` URL, so
 //!   every image source can be sent); tool results → `function_call_output` (a string when all
 //!   text; `is_error` has no field and is noted); reasoning → a `reasoning` item only when it
-//!   carries Responses `encrypted_content` (others are dropped: Responses cannot take foreign
-//!   reasoning back). Requests are stateless: `store: false`, with
+//!   carries Responses `encrypted_content` and its item id (others are dropped: Responses cannot
+//!   take foreign reasoning back, and requires the id). Requests are stateless: `store: false`, with
 //!   `include: ["reasoning.encrypted_content"]` when reasoning is on or replayed.
 //! - **Tools**: function tools (top-level name/description/parameters/strict) ↔ `Tool`.
 //!   Built-in tools (`web_search`, `file_search`, `local_shell`, `custom`, `namespace`, …) are

@@ -394,8 +394,7 @@ enum OutItem<'a> {
         output: OutOutput<'a>,
     },
     Reasoning {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<&'a str>,
+        id: &'a str,
         summary: Vec<OutSummary<'a>>,
         encrypted_content: &'a str,
     },
@@ -590,11 +589,18 @@ pub fn encode_request(
                     encrypted,
                     id,
                     ..
-                } => match encrypted
-                    .as_ref()
-                    .filter(|e| e.dialect == Dialect::OpenaiResponses)
-                {
-                    Some(enc) => {
+                } => match (
+                    encrypted
+                        .as_ref()
+                        .filter(|e| e.dialect == Dialect::OpenaiResponses),
+                    id,
+                ) {
+                    (Some(_), None) => {
+                        // The API requires a reasoning item's id; without it the item is
+                        // dropped rather than risk a 400.
+                        dropped.push("openai_responses.reasoning(no id)".into());
+                    }
+                    (Some(enc), Some(id)) => {
                         if !content.is_empty() {
                             input.push(OutItem::Message {
                                 role,
@@ -611,12 +617,12 @@ pub fn encode_request(
                             }]
                         };
                         input.push(OutItem::Reasoning {
-                            id: id.as_deref(),
+                            id,
                             summary,
                             encrypted_content: &enc.value,
                         });
                     }
-                    None => dropped.push("openai_responses.reasoning(foreign)".into()),
+                    (None, _) => dropped.push("openai_responses.reasoning(foreign)".into()),
                 },
             }
         }
