@@ -72,6 +72,14 @@ fn codex_fixture_decodes_and_converts() {
     assert_eq!(env.include, vec!["reasoning.encrypted_content".to_string()]);
     assert_eq!(env.previous_response_id, None);
     insta::assert_json_snapshot!("codex_canonical", req);
+    let no_schema =
+        br#"{"model":"m","input":"hi","text":{"format":{"type":"json_schema","name":"x"}}}"#;
+    assert_eq!(
+        responses::decode_request(no_schema)
+            .unwrap()
+            .response_format,
+        Some(modelgate_formats::canonical::ResponseFormat::JsonObject)
+    );
     let nulls = br#"{"model":"m","input":"hi","tools":null,"include":null,"instructions":null}"#;
     assert_eq!(responses::decode_request(nulls).unwrap().messages.len(), 1);
     assert_eq!(

@@ -297,11 +297,15 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ConvertError> {
     if let Some(t) = w.text {
         if let Some(f) = t.format {
             req.response_format = match f.kind.as_str() {
-                "json_schema" => Some(ResponseFormat::JsonSchema {
-                    name: f.name.unwrap_or_else(|| "response".into()),
-                    schema: f.schema.unwrap_or(Value::Null),
-                    strict: f.strict,
-                }),
+                "json_schema" => match f.schema {
+                    Some(schema @ Value::Object(_)) => Some(ResponseFormat::JsonSchema {
+                        name: f.name.unwrap_or_else(|| "response".into()),
+                        schema,
+                        strict: f.strict,
+                    }),
+                    // No usable schema: any JSON object.
+                    _ => Some(ResponseFormat::JsonObject),
+                },
                 "json_object" => Some(ResponseFormat::JsonObject),
                 "text" => Some(ResponseFormat::Text),
                 other => {
