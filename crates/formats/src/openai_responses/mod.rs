@@ -50,7 +50,8 @@
 //!   dialect's `Signature` (on the reasoning part, or on the following tool call), so multi-turn
 //!   tool use through Codex keeps working with Anthropic thinking and Gemini 3 upstreams. Sealed
 //!   values are never sent to an OpenAI upstream.
-//! - **JSON**: `text.format` json_schema {name, schema, strict} / json_object / text ↔
+//! - **JSON**: `text.format` json_schema {name, schema, strict} (without a schema: json object) /
+//!   json_object / text ↔
 //!   `response_format`; `text.verbosity` is dropped.
 //! - **Gateway concerns**: `store`, `include` and `previous_response_id` have no canonical
 //!   field; read them with `envelope`. `previous_response_id` is also noted in `dropped`
