@@ -946,6 +946,10 @@ fn foreign_signatures_round_trip_through_codex() {
         {"type": "reasoning", "id": "rs_x", "summary": [{"type": "summary_text", "text": "hm"}],
          "encrypted_content": "mg1:anthropic:SIG"}
     ]});
+    assert!(responses::carries_sealed(
+        &serde_json::to_vec(&next).unwrap()
+    ));
+    assert!(!responses::carries_sealed(&fixture_body()));
     let req = responses::decode_request(&serde_json::to_vec(&next).unwrap()).unwrap();
     assert!(
         matches!(&req.messages[1].content[0], Part::ToolCall { signature: Some(s), .. }

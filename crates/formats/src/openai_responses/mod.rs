@@ -49,7 +49,8 @@
 //!   reasoning item placed just before the `function_call`. Decoding turns it back into that
 //!   dialect's `Signature` (on the reasoning part, or on the following tool call), so multi-turn
 //!   tool use through Codex keeps working with Anthropic thinking and Gemini 3 upstreams. Sealed
-//!   values are never sent to an OpenAI upstream.
+//!   values are never sent to an OpenAI upstream: the encoder drops them, and `carries_sealed`
+//!   tells the gateway that a body must be converted rather than passed through unchanged.
 //! - **JSON**: `text.format` json_schema {name, schema, strict} (without a schema: json object) /
 //!   json_object / text ↔
 //!   `response_format`; `text.verbosity` is dropped.
@@ -94,5 +95,6 @@ pub mod types;
 pub use error::{decode_error, encode_error};
 pub use request::{decode_request, encode_request, envelope};
 pub use response::{decode_response, encode_response, sniff_usage, usage_of_response};
+pub use seal::carries_sealed;
 pub use stream::{Decoder, Encoder};
 pub use types::Envelope;
