@@ -553,6 +553,140 @@ fn responses_decode_and_encode() {
     assert_eq!(v["id"], "msg_modelgate");
 }
 
+fn gemini_sig(v: &str) -> Option<Signature> {
+    Some(Signature {
+        dialect: Dialect::Gemini,
+        value: v.into(),
+    })
+}
+
+#[test]
+fn foreign_signatures_survive_a_claude_code_round_trip() {
+    // A Gemini (thought + function-call signatures) and a Responses (encrypted) answer shown
+    // to an Anthropic client, replayed by it in the next request.
+    let resp = Response {
+        id: "r".into(),
+        model: "m".into(),
+        content: vec![
+            Part::Reasoning {
+                text: "gemini thought".into(),
+                signature: gemini_sig("g1=="),
+                encrypted: None,
+                id: None,
+            },
+            Part::Reasoning {
+                text: "summary".into(),
+                signature: None,
+                encrypted: Some(Signature {
+                    dialect: Dialect::OpenaiResponses,
+                    value: "gAAA:enc".into(),
+                }),
+                id: None,
+            },
+            Part::text("Calling."),
+            Part::ToolCall {
+                id: "call_1".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+                signature: gemini_sig("g2/+"),
+            },
+        ],
+        stop_reason: StopReason::ToolUse,
+        usage: None,
+    };
+    let shown: Value =
+        serde_json::from_slice(&anth::encode_response(&resp, &ResponseOptions::default())).unwrap();
+    assert_eq!(
+        shown["content"],
+        json!([
+            {"type": "thinking", "thinking": "gemini thought", "signature": "mg1:gemini:g1=="},
+            {"type": "thinking", "thinking": "summary", "signature": "mg1:openai_responses:gAAA:enc"},
+            {"type": "text", "text": "Calling."},
+            {"type": "thinking", "thinking": "", "signature": "mg1:gemini:g2/+"},
+            {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}
+        ])
+    );
+    let next = decode(json!({
+        "model": "m", "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": shown["content"]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "ok"}]}
+        ]
+    }));
+    assert_eq!(next.messages[1].content, resp.content);
+    // Never sent to an Anthropic upstream.
+    let (body, dropped) = enc(Dialect::Anthropic, &next);
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([{"type": "text", "text": "Calling."}, {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}])
+    );
+    assert!(dropped.contains(&"anthropic.reasoning_without_signature".to_string()));
+
+    // The same through the stream encoder.
+    let mut enc = anth::Encoder::new(&ResponseOptions::default());
+    let mut out = Vec::new();
+    for e in [
+        StreamEvent::Start {
+            id: "r".into(),
+            model: "m".into(),
+        },
+        StreamEvent::ReasoningDelta {
+            text: "gemini thought".into(),
+        },
+        StreamEvent::ReasoningEnd {
+            signature: gemini_sig("g1=="),
+            encrypted: None,
+            id: None,
+        },
+        StreamEvent::ToolCallStart {
+            index: 0,
+            id: "call_1".into(),
+            name: "f".into(),
+            signature: gemini_sig("g2/+"),
+        },
+        StreamEvent::ToolCallDelta {
+            index: 0,
+            arguments: "{}".into(),
+        },
+        StreamEvent::ToolCallEnd { index: 0 },
+        StreamEvent::Stop {
+            reason: StopReason::ToolUse,
+        },
+    ] {
+        enc.push(&e, &mut out);
+    }
+    enc.finish(&mut out);
+    let evs = parse_anthropic_client(&out);
+    let summary: Vec<String> = evs
+        .iter()
+        .map(|(n, v)| match n.as_str() {
+            "content_block_start" => format!("start {} {}", v["index"], v["content_block"]["type"]),
+            "content_block_delta" => format!("delta {} {}", v["index"], v["delta"]),
+            "content_block_stop" => format!("stop {}", v["index"]),
+            other => other.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            "message_start",
+            "start 0 \"thinking\"",
+            r#"delta 0 {"thinking":"gemini thought","type":"thinking_delta"}"#,
+            r#"delta 0 {"signature":"mg1:gemini:g1==","type":"signature_delta"}"#,
+            "stop 0",
+            "start 1 \"thinking\"",
+            r#"delta 1 {"signature":"mg1:gemini:g2/+","type":"signature_delta"}"#,
+            "stop 1",
+            "start 2 \"tool_use\"",
+            r#"delta 2 {"partial_json":"{}","type":"input_json_delta"}"#,
+            "stop 2",
+            "message_delta",
+            "message_stop",
+        ]
+    );
+}
+
 #[test]
 fn errors_both_ways() {
     for (kind, ty) in [

@@ -422,6 +422,23 @@ fn usage_maps_both_ways() {
     let s = std::str::from_utf8(body).expect("utf8");
     assert_eq!(gemini::sniff_usage(None, s), Some(want));
     assert_eq!(gemini::sniff_usage(None, r#"{"candidates":[]}"#), None);
+    // Huge counts saturate instead of overflowing.
+    let huge =
+        br#"{"usageMetadata":{"promptTokenCount":18446744073709551615,"toolUsePromptTokenCount":5,
+        "candidatesTokenCount":18446744073709551615,"thoughtsTokenCount":9}}"#;
+    let u = gemini::usage_of_response(huge).expect("usage");
+    assert_eq!(u.input_tokens, u64::MAX);
+    let hr = Response {
+        id: String::new(),
+        model: String::new(),
+        content: vec![],
+        stop_reason: StopReason::EndTurn,
+        usage: Some(u),
+    };
+    let hv: Value =
+        serde_json::from_slice(&gemini::encode_response(&hr, &ResponseOptions::default()))
+            .expect("json");
+    assert_eq!(hv["usageMetadata"]["totalTokenCount"], u64::MAX);
     let out: Value = serde_json::from_slice(&gemini::encode_response(
         &r,
         &ResponseOptions {

@@ -464,6 +464,60 @@ fn responses_decode_and_encode() {
 }
 
 #[test]
+fn gemini_call_signatures_survive_a_chat_client_round_trip() {
+    let sig = Some(modelgate_formats::canonical::Signature {
+        dialect: Dialect::Gemini,
+        value: "CiQB+/sig==".into(),
+    });
+    let resp = Response {
+        id: "r".into(),
+        model: "m".into(),
+        content: vec![Part::ToolCall {
+            id: "call_1".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+            signature: sig.clone(),
+        }],
+        stop_reason: StopReason::ToolUse,
+        usage: None,
+    };
+    let shown: Value =
+        serde_json::from_slice(&chat::encode_response(&resp, &ResponseOptions::default())).unwrap();
+    let shown_id = shown["choices"][0]["message"]["tool_calls"][0]["id"].clone();
+    assert_eq!(shown_id, "call_1|mg1:gemini:CiQB+/sig==");
+    let next = decode(json!({"model": "m", "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": null, "tool_calls": shown["choices"][0]["message"]["tool_calls"]},
+        {"role": "tool", "tool_call_id": shown_id, "content": "ok"}
+    ]}));
+    assert_eq!(next.messages[1].content, resp.content);
+    assert!(
+        matches!(&next.messages[2].content[0], Part::ToolResult { call_id, name: Some(n), .. } if call_id == "call_1" && n == "f")
+    );
+    // Upstream gets the plain id.
+    let (body, _) = enc(Dialect::OpenaiChat, &next);
+    assert_eq!(body["messages"][1]["tool_calls"][0]["id"], "call_1");
+    assert_eq!(body["messages"][2]["tool_call_id"], "call_1");
+    // Streams too.
+    let mut e = chat::Encoder::new(&ResponseOptions::default());
+    let mut out = Vec::new();
+    e.push(
+        &StreamEvent::ToolCallStart {
+            index: 0,
+            id: "call_1".into(),
+            name: "f".into(),
+            signature: sig,
+        },
+        &mut out,
+    );
+    let (chunks, _) = parse_chat_client(&out);
+    assert_eq!(
+        chunks[1]["choices"][0]["delta"]["tool_calls"][0]["id"],
+        "call_1|mg1:gemini:CiQB+/sig=="
+    );
+}
+
+#[test]
 fn errors_both_ways() {
     for kind in [
         ErrorKind::InvalidRequest,

@@ -72,6 +72,14 @@ fn codex_fixture_decodes_and_converts() {
     assert_eq!(env.include, vec!["reasoning.encrypted_content".to_string()]);
     assert_eq!(env.previous_response_id, None);
     insta::assert_json_snapshot!("codex_canonical", req);
+    let no_schema =
+        br#"{"model":"m","input":"hi","text":{"format":{"type":"json_schema","name":"x"}}}"#;
+    assert_eq!(
+        responses::decode_request(no_schema)
+            .unwrap()
+            .response_format,
+        Some(modelgate_formats::canonical::ResponseFormat::JsonObject)
+    );
     let nulls = br#"{"model":"m","input":"hi","tools":null,"include":null,"instructions":null}"#;
     assert_eq!(responses::decode_request(nulls).unwrap().messages.len(), 1);
     assert_eq!(
@@ -938,6 +946,10 @@ fn foreign_signatures_round_trip_through_codex() {
         {"type": "reasoning", "id": "rs_x", "summary": [{"type": "summary_text", "text": "hm"}],
          "encrypted_content": "mg1:anthropic:SIG"}
     ]});
+    assert!(responses::carries_sealed(
+        &serde_json::to_vec(&next).unwrap()
+    ));
+    assert!(!responses::carries_sealed(&fixture_body()));
     let req = responses::decode_request(&serde_json::to_vec(&next).unwrap()).unwrap();
     assert!(
         matches!(&req.messages[1].content[0], Part::ToolCall { signature: Some(s), .. }
@@ -1233,4 +1245,45 @@ fn arb_json() -> impl Strategy<Value = Value> {
             .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// Responses reasoning replayed without its item id (e.g. unsealed from another client's
+/// carrier) is dropped, since the API requires the id.
+#[test]
+fn encrypted_reasoning_without_id_is_dropped() {
+    let reasoning = |id: Option<&str>| Part::Reasoning {
+        text: String::new(),
+        signature: None,
+        encrypted: Some(Signature {
+            dialect: Dialect::OpenaiResponses,
+            value: "ENC".into(),
+        }),
+        id: id.map(str::to_string),
+    };
+    let req = Request {
+        messages: vec![
+            Message {
+                role: Role::User,
+                content: vec![Part::text("q")],
+            },
+            Message {
+                role: Role::Assistant,
+                content: vec![reasoning(None), reasoning(Some("rs_1")), Part::text("a")],
+            },
+        ],
+        ..Request::default()
+    };
+    let (out, dropped) = enc(Dialect::OpenaiResponses, &req);
+    let items = out["input"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(
+        items[1],
+        json!({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "ENC"})
+    );
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d == "openai_responses.reasoning(no id)")
+    );
+    assert_eq!(out["include"], json!(["reasoning.encrypted_content"]));
 }

@@ -3,7 +3,8 @@
 //! `codec::stream_decoder(A)` and re-encoded with `codec::stream_encoder(B)`; the client bytes
 //! must parse as B's events with the right block / tool-call indices and the same content.
 //! Covered: OpenAI Chat upstream → Anthropic client and Anthropic upstream → Chat client (text,
-//! reasoning, two parallel tool calls, also interleaved), and each dialect to itself.
+//! reasoning, two parallel tool calls, also interleaved), each dialect to itself, and arbitrary
+//! sequences of upstream events into every client dialect (no panics, well-formed framing).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -461,5 +462,116 @@ proptest! {
         let s = check_chat(&cut, &cuts);
         prop_assert_eq!(s.tools, expected_tools(0, ["toolu_a", "toolu_b"]));
         prop_assert_eq!(s.reasoning, "Need weather and time.");
+    }
+}
+
+/// An Anthropic upstream event from a template, with a block index.
+fn anthropic_event(template: u8, index: u32) -> String {
+    let i = index;
+    match template % 12 {
+        0 => r#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":3,"output_tokens":1}}}"#.to_string(),
+        1 => format!(r#"{{"type":"content_block_start","index":{i},"content_block":{{"type":"text","text":""}}}}"#),
+        2 => format!(r#"{{"type":"content_block_start","index":{i},"content_block":{{"type":"thinking","thinking":"","signature":""}}}}"#),
+        3 => format!(r#"{{"type":"content_block_start","index":{i},"content_block":{{"type":"tool_use","id":"t{i}","name":"f","input":{{}}}}}}"#),
+        4 => format!(r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":"text_delta","text":"x"}}}}"#),
+        5 => format!(r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":"thinking_delta","thinking":"y"}}}}"#),
+        6 => format!(r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":"signature_delta","signature":"s"}}}}"#),
+        7 => format!(r#"{{"type":"content_block_delta","index":{i},"delta":{{"type":"input_json_delta","partial_json":"{{}}"}}}}"#),
+        8 => format!(r#"{{"type":"content_block_stop","index":{i}}}"#),
+        9 => r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":5}}"#.to_string(),
+        10 => format!(r#"{{"type":"content_block_start","index":{i},"content_block":{{"type":"redacted_thinking","data":"d"}}}}"#),
+        _ => r#"{"type":"message_stop"}"#.to_string(),
+    }
+}
+
+/// A chat upstream chunk from a template, with a tool-call index.
+fn chat_event(template: u8, index: u32) -> String {
+    let i = index;
+    match template % 8 {
+        0 => r#"{"id":"c","model":"m","choices":[{"index":0,"delta":{"role":"assistant"}}]}"#
+            .to_string(),
+        1 => r#"{"choices":[{"index":0,"delta":{"content":"x"}}]}"#.to_string(),
+        2 => r#"{"choices":[{"index":0,"delta":{"reasoning_content":"y"}}]}"#.to_string(),
+        3 => format!(
+            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{i},"id":"call_{i}","type":"function","function":{{"name":"f","arguments":""}}}}]}}}}]}}"#
+        ),
+        4 => format!(
+            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":{i},"function":{{"arguments":"{{}}"}}}}]}}}}]}}"#
+        ),
+        5 => r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#.to_string(),
+        6 => r#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":3}}"#.to_string(),
+        _ => "[DONE]".to_string(),
+    }
+}
+
+/// Every client event parses: SSE blocks whose data is JSON (or `[DONE]`), and an Anthropic
+/// client never sees a block delta or stop outside the block that is open.
+fn check_framing(to: Dialect, bytes: &[u8]) {
+    let mut open: Option<u64> = None;
+    let mut next = 0u64;
+    for (name, data) in client_events(bytes, &[]) {
+        if data == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&data).expect("client data is JSON");
+        if to != Dialect::Anthropic {
+            continue;
+        }
+        match name.as_deref() {
+            Some("content_block_start") => {
+                assert!(open.is_none());
+                assert_eq!(v["index"], next);
+                open = Some(next);
+                next += 1;
+            }
+            Some("content_block_delta") => assert_eq!(Some(v["index"].as_u64().unwrap()), open),
+            Some("content_block_stop") => {
+                assert_eq!(Some(v["index"].as_u64().unwrap()), open);
+                open = None;
+            }
+            Some("message_delta") | Some("message_stop") => assert!(open.is_none()),
+            _ => {}
+        }
+    }
+}
+
+fn run_sequence(from: Dialect, events: &[String]) {
+    for to in Dialect::ALL {
+        let mut dec = codec::stream_decoder(from);
+        let mut enc = codec::stream_encoder(to, &client_opts());
+        let mut evs = Vec::new();
+        let mut out = Vec::new();
+        for data in events {
+            let _ = dec.push(None, data, &mut evs);
+            for e in evs.drain(..) {
+                enc.push(&e, &mut out);
+            }
+        }
+        dec.finish(&mut evs);
+        for e in evs.drain(..) {
+            enc.push(&e, &mut out);
+        }
+        enc.finish(&mut out);
+        check_framing(to, &out);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn arbitrary_anthropic_event_sequences_transcode_cleanly(
+        seq in prop::collection::vec((any::<u8>(), 0u32..4), 0..40)
+    ) {
+        let events: Vec<String> = seq.iter().map(|(t, i)| anthropic_event(*t, *i)).collect();
+        run_sequence(Dialect::Anthropic, &events);
+    }
+
+    #[test]
+    fn arbitrary_chat_chunk_sequences_transcode_cleanly(
+        seq in prop::collection::vec((any::<u8>(), 0u32..4), 0..40)
+    ) {
+        let events: Vec<String> = seq.iter().map(|(t, i)| chat_event(*t, *i)).collect();
+        run_sequence(Dialect::OpenaiChat, &events);
     }
 }

@@ -52,6 +52,13 @@
 //!   `output_tokens_details.thinking_tokens` ↔ reasoning tokens.
 //! - **Responses**: reasoning without an Anthropic signature is shown as a `thinking` block with
 //!   an empty signature; server-tool blocks are skipped when decoding.
+//! - **Foreign signatures through Anthropic clients** (`seal`): Claude Code replays thinking
+//!   blocks unchanged, so a Gemini thought signature or Responses `encrypted_content` is shown
+//!   to the client as a thinking `signature` of `mg1:<dialect>:<value>` (the Responses codec's
+//!   form), a Gemini function call's signature on an empty thinking block just before its
+//!   `tool_use`. Decoding a request unseals them (back onto the tool call for Gemini), so tool
+//!   loops through Claude Code keep working with Gemini 3 and Responses upstreams; the encoder
+//!   never sends them to Anthropic (not its signatures: dropped by the rule above).
 //! - **Errors**: `{"type":"error","error":{"type","message"}}` with `invalid_request_error`,
 //!   `authentication_error`, `billing_error` (402), `permission_error`, `not_found_error`,
 //!   `request_too_large`, `rate_limit_error`, `timeout_error`, `api_error`, `overloaded_error`.
@@ -62,6 +69,7 @@
 mod error;
 mod request;
 mod response;
+mod seal;
 mod stream;
 pub(crate) mod types;
 

@@ -105,12 +105,18 @@ fn blocks_to_parts(
                     is_error: b.is_error.unwrap_or(false),
                 });
             }
-            "thinking" => parts.push(Part::Reasoning {
-                text: b.thinking.unwrap_or_default(),
-                signature: b.signature.filter(|s| !s.is_empty()).map(sig),
-                encrypted: None,
-                id: None,
-            }),
+            "thinking" => {
+                let (signature, encrypted) = match b.signature.filter(|s| !s.is_empty()) {
+                    Some(v) => super::seal::thinking_fields(v),
+                    None => (None, None),
+                };
+                parts.push(Part::Reasoning {
+                    text: b.thinking.unwrap_or_default(),
+                    signature,
+                    encrypted,
+                    id: None,
+                })
+            }
             "redacted_thinking" => parts.push(Part::Reasoning {
                 text: String::new(),
                 signature: None,
@@ -154,10 +160,11 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ConvertError> {
                 )));
             }
         };
-        messages.push(Message {
-            role,
-            content: blocks_to_parts(m.content, &mut names, &mut dropped),
-        });
+        let mut content = blocks_to_parts(m.content, &mut names, &mut dropped);
+        if role == Role::Assistant {
+            super::seal::reattach_tool_signatures(&mut content);
+        }
+        messages.push(Message { role, content });
     }
 
     let mut tools = Vec::new();
@@ -307,7 +314,7 @@ pub(crate) enum OutBlock<'a> {
     },
     Thinking {
         thinking: &'a str,
-        signature: &'a str,
+        signature: Cow<'a, str>,
     },
     RedactedThinking {
         data: &'a str,
@@ -548,7 +555,7 @@ fn encode_parts<'a>(
                     (Some(s), _) if s.dialect == Dialect::Anthropic => {
                         out.push(OutBlock::Thinking {
                             thinking: text,
-                            signature: &s.value,
+                            signature: Cow::Borrowed(&s.value),
                         })
                     }
                     (_, Some(e)) if e.dialect == Dialect::Anthropic => {

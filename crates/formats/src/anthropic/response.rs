@@ -3,11 +3,13 @@
 use serde::Serialize;
 
 use super::request::{OutBlock, arguments_object, tool_id};
+use super::seal::foreign_of;
 use super::types::{AnthResponse, AnthUsage};
 use crate::canonical::{
     ConvertError, Part, Response, ResponseOptions, Signature, StopReason, Usage,
 };
 use crate::dialect::Dialect;
+use std::borrow::Cow;
 
 /// `stop_reason` → canonical (`model_context_window_exceeded` is a length stop; `pause_turn`
 /// and unknown reasons stay `Other`).
@@ -134,9 +136,10 @@ pub(crate) fn message_id<'a>(opts_id: Option<&'a str>, upstream: &'a str) -> &'a
     }
 }
 
-/// Encodes a canonical response as an Anthropic `message` body. Reasoning without an Anthropic
-/// signature becomes a `thinking` block with an empty signature (readable, not replayable to
-/// Anthropic; the encoder of a later request drops it).
+/// Encodes a canonical response as an Anthropic `message` body. Reasoning signed by another
+/// dialect becomes a `thinking` block with the sealed signature (`seal`), a Gemini tool call's
+/// signature an empty `thinking` block before its `tool_use`; unsigned reasoning gets an empty
+/// signature (readable, not replayable to Anthropic: a later request's encoder drops it).
 pub fn encode_response(resp: &Response, opts: &ResponseOptions) -> Vec<u8> {
     let empty = serde_json::value::RawValue::from_string("{}".to_owned()).ok();
     let mut content = Vec::with_capacity(resp.content.len());
@@ -158,21 +161,34 @@ pub fn encode_response(resp: &Response, opts: &ResponseOptions) -> Vec<u8> {
                 (Some(s), _) if s.dialect == Dialect::Anthropic => {
                     content.push(OutBlock::Thinking {
                         thinking: text,
-                        signature: &s.value,
+                        signature: Cow::Borrowed(&s.value),
                     })
                 }
-                _ if !text.is_empty() => content.push(OutBlock::Thinking {
-                    thinking: text,
-                    signature: "",
-                }),
-                _ => {}
+                _ => match foreign_of(signature, encrypted) {
+                    Some(sealed) => content.push(OutBlock::Thinking {
+                        thinking: text,
+                        signature: Cow::Owned(sealed),
+                    }),
+                    None if !text.is_empty() => content.push(OutBlock::Thinking {
+                        thinking: text,
+                        signature: Cow::Borrowed(""),
+                    }),
+                    None => {}
+                },
             },
             Part::ToolCall {
                 id,
                 name,
                 arguments,
-                ..
+                signature,
             } => {
+                // A Gemini function-call signature rides on an empty thinking block before it.
+                if let Some(sealed) = foreign_of(signature, &None) {
+                    content.push(OutBlock::Thinking {
+                        thinking: "",
+                        signature: Cow::Owned(sealed),
+                    });
+                }
                 let input = arguments_object(arguments).or(empty.as_deref());
                 if let Some(input) = input {
                     content.push(OutBlock::ToolUse {

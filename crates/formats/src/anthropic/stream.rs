@@ -10,10 +10,12 @@
 //!
 //! Encoder: `message_start` (usage known so far: input tokens, cache reads/writes, output 0),
 //! then blocks with increasing indices: text and thinking blocks open on their first delta and
-//! close when anything else comes; a thinking block gets a `signature_delta` before its stop when
-//! the signature is Anthropic's; a tool call opens a `tool_use` block with `input: {}` followed
-//! by `input_json_delta` fragments. Blocks never interleave: a tool call that starts while another
-//! is open is buffered and written (start, its arguments so far, …) when the open one ends.
+//! close when anything else comes; a thinking block gets a `signature_delta` before its stop
+//! (Anthropic's signature, or another dialect's sealed as in `seal`; a Gemini tool call's
+//! signature goes on an empty thinking block just before its `tool_use`); a tool call opens a
+//! `tool_use` block with `input: {}` followed by `input_json_delta` fragments. Blocks never
+//! interleave: a tool call that starts while another is open is buffered and written (start, its
+//! arguments so far, …) when the open one ends.
 //! `Stop` → `message_delta` (`stop_reason`, `stop_sequence: null`, cumulative usage) and
 //! `message_stop`; `Error` → an `error` event. A stream that ends without `Stop` gets an `error`
 //! event (`api_error`), never a fake `message_stop`.
@@ -23,12 +25,14 @@ use serde_json::value::RawValue;
 
 use super::error::{encode_error, stream_error};
 use super::response::{OutUsage, message_id, stop_from_wire, stop_to_wire};
+use super::seal::foreign_of;
 use super::types::{AnthEvent, AnthUsage};
 use crate::canonical::{
     ConvertError, ErrorInfo, ErrorKind, ResponseOptions, Signature, StopReason, StreamDecoder,
     StreamEncoder, StreamEvent, Usage,
 };
 use crate::dialect::Dialect;
+use std::borrow::Cow;
 
 #[derive(Debug)]
 enum Block {
@@ -257,6 +261,9 @@ struct ToolState {
     index: u32,
     id: String,
     name: String,
+    /// A foreign (Gemini) signature of the call, sealed, written on an empty thinking block
+    /// just before its `tool_use` block.
+    sealed: Option<String>,
     /// Arguments received while another tool block was open.
     pending: String,
     /// Its block, once written.
@@ -487,10 +494,21 @@ impl Encoder {
         let Some(input) = empty.as_deref() else {
             return;
         };
-        let (id, name) = match self.tools.get(pos) {
-            Some(t) => (t.id.clone(), t.name.clone()),
+        let (id, name, sealed) = match self.tools.get_mut(pos) {
+            Some(t) => (t.id.clone(), t.name.clone(), t.sealed.take()),
             None => return,
         };
+        if let Some(sealed) = sealed {
+            let index = self.new_block(
+                StartBlock::Thinking {
+                    thinking: "",
+                    signature: "",
+                },
+                out,
+            );
+            Self::delta(index, DeltaBody::SignatureDelta { signature: &sealed }, out);
+            Self::stop_block(index, out);
+        }
         let index = self.new_block(
             StartBlock::ToolUse {
                 id: &super::request::tool_id(&id),
@@ -599,10 +617,12 @@ impl StreamEncoder for Encoder {
                 ..
             } => {
                 self.ensure_started(out);
-                let sig = is_anthropic(signature);
+                let sig: Option<Cow<str>> = is_anthropic(signature)
+                    .map(Cow::Borrowed)
+                    .or_else(|| foreign_of(signature, encrypted).map(Cow::Owned));
                 match self.open {
                     Some((index, Open::Thinking)) => {
-                        if let Some(s) = sig {
+                        if let Some(s) = &sig {
                             Self::delta(index, DeltaBody::SignatureDelta { signature: s }, out);
                         }
                         self.close_open(out);
@@ -612,7 +632,7 @@ impl StreamEncoder for Encoder {
                             self.close_all(out);
                             let index = self.new_block(StartBlock::RedactedThinking { data }, out);
                             Self::stop_block(index, out);
-                        } else if let Some(s) = sig {
+                        } else if let Some(s) = &sig {
                             let index = self.open_kind(Open::Thinking, out);
                             Self::delta(index, DeltaBody::SignatureDelta { signature: s }, out);
                             self.close_open(out);
@@ -622,7 +642,10 @@ impl StreamEncoder for Encoder {
             }
             StreamEvent::TextSignature { .. } => {}
             StreamEvent::ToolCallStart {
-                index, id, name, ..
+                index,
+                id,
+                name,
+                signature,
             } => {
                 self.ensure_started(out);
                 if self.tools.iter().any(|t| t.index == *index) {
@@ -633,6 +656,7 @@ impl StreamEncoder for Encoder {
                     index: *index,
                     id: id.clone(),
                     name: name.clone(),
+                    sealed: foreign_of(signature, &None),
                     pending: String::new(),
                     block: None,
                     ended: false,

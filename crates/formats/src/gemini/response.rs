@@ -13,8 +13,13 @@ use crate::canonical::{ConvertError, Part, Response, ResponseOptions, StopReason
 pub(crate) fn usage_from(u: &UsageMetadata) -> Usage {
     let thoughts = u.thoughts_token_count.unwrap_or(0);
     Usage {
-        input_tokens: u.prompt_token_count + u.tool_use_prompt_token_count.unwrap_or(0),
-        output_tokens: u.candidates_token_count.unwrap_or(0) + thoughts,
+        input_tokens: u
+            .prompt_token_count
+            .saturating_add(u.tool_use_prompt_token_count.unwrap_or(0)),
+        output_tokens: u
+            .candidates_token_count
+            .unwrap_or(0)
+            .saturating_add(thoughts),
         cache_read_tokens: u.cached_content_token_count.unwrap_or(0),
         cache_creation_tokens: 0,
         reasoning_tokens: thoughts,
@@ -29,7 +34,7 @@ pub(crate) fn usage_to(u: &Usage) -> UsageMetadata {
         thoughts_token_count: (u.reasoning_tokens > 0).then_some(u.reasoning_tokens),
         cached_content_token_count: (u.cache_read_tokens > 0).then_some(u.cache_read_tokens),
         tool_use_prompt_token_count: None,
-        total_token_count: u.total(),
+        total_token_count: u.input_tokens.saturating_add(u.output_tokens),
     }
 }
 

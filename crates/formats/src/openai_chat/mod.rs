@@ -50,6 +50,11 @@
 //!   reasoning. Chat has no cache-write count.
 //! - **Responses**: the first choice is read. Encoded responses put reasoning text in
 //!   `message.reasoning_content`.
+//! - **Gemini function-call signatures through chat clients** (`seal`): a tool call signed by
+//!   another dialect (Gemini 3 `thoughtSignature`) is shown to the client with the id
+//!   `<id>|mg1:<dialect>:<signature>`; decoding a request splits it back (on the call and on its
+//!   tool results), so tool loops through chat clients keep working with Gemini 3 upstreams. Only
+//!   the plain id is ever sent upstream.
 //! - **Errors**: `{"error":{"message","type","param","code"}}`; types `invalid_request_error`,
 //!   `authentication_error`, `insufficient_quota` (402), `permission_error`, `not_found_error`,
 //!   `rate_limit_error` (code `rate_limit_exceeded`), `server_error` (5xx). Decoding also takes
@@ -60,6 +65,7 @@
 mod error;
 mod request;
 mod response;
+mod seal;
 mod stream;
 pub(crate) mod types;
 

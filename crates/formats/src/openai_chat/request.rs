@@ -210,13 +210,13 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ConvertError> {
                     }
                     let f = tc.function;
                     let name = f.as_ref().and_then(|f| f.name.clone()).unwrap_or_default();
-                    let id = tc.id.unwrap_or_default();
+                    let (id, signature) = super::seal::unseal_id(tc.id.unwrap_or_default());
                     call_names.insert(id.clone(), name.clone());
                     parts.push(Part::ToolCall {
                         id,
                         name,
                         arguments: f.and_then(|f| f.arguments).unwrap_or_default(),
-                        signature: None,
+                        signature,
                     });
                 }
                 if let Some(fc) = function_call {
@@ -238,7 +238,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ConvertError> {
             "tool" | "function" => {
                 leading = false;
                 let (call_id, name) = if role == "tool" {
-                    let id = tool_call_id.unwrap_or_default();
+                    let (id, _) = super::seal::unseal_id(tool_call_id.unwrap_or_default());
                     let name = call_names.get(&id).cloned();
                     (id, name)
                 } else {
@@ -437,7 +437,7 @@ struct OutMessage<'a> {
 
 #[derive(Serialize)]
 pub(crate) struct OutToolCall<'a> {
-    pub id: &'a str,
+    pub id: std::borrow::Cow<'a, str>,
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub function: OutFunction<'a>,
@@ -639,7 +639,7 @@ pub fn encode_request(
                             arguments,
                             ..
                         } => tool_calls.push(OutToolCall {
-                            id,
+                            id: std::borrow::Cow::Borrowed(id),
                             kind: "function",
                             function: OutFunction {
                                 name,

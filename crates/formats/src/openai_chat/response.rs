@@ -183,9 +183,9 @@ pub fn encode_response(resp: &Response, opts: &ResponseOptions) -> Vec<u8> {
                 id,
                 name,
                 arguments,
-                ..
+                signature,
             } => Some(OutToolCall {
-                id,
+                id: super::seal::seal_id(id, signature),
                 kind: "function",
                 function: OutFunction {
                     name,

@@ -400,15 +400,19 @@ impl StreamEncoder for Encoder {
             }
             StreamEvent::TextSignature { .. } | StreamEvent::ReasoningEnd { .. } => {}
             StreamEvent::ToolCallStart {
-                index, id, name, ..
+                index,
+                id,
+                name,
+                signature,
             } => {
                 self.ensure_started(out);
                 let i = self.chat_index(*index);
+                let id = super::seal::seal_id(id, signature);
                 self.chunk(
                     Delta::Tools {
                         tool_calls: [ToolDelta {
                             index: i,
-                            id: Some(id),
+                            id: Some(&id),
                             kind: Some("function"),
                             function: FunctionDelta {
                                 name: Some(name),

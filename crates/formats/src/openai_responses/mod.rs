@@ -23,8 +23,8 @@
 //!   `input_text`/`input_image` (`detail` defaults to `auto`; base64 becomes a `data:` URL, so
 //!   every image source can be sent); tool results → `function_call_output` (a string when all
 //!   text; `is_error` has no field and is noted); reasoning → a `reasoning` item only when it
-//!   carries Responses `encrypted_content` (others are dropped: Responses cannot take foreign
-//!   reasoning back). Requests are stateless: `store: false`, with
+//!   carries Responses `encrypted_content` and its item id (others are dropped: Responses cannot
+//!   take foreign reasoning back, and requires the id). Requests are stateless: `store: false`, with
 //!   `include: ["reasoning.encrypted_content"]` when reasoning is on or replayed.
 //! - **Tools**: function tools (top-level name/description/parameters/strict) ↔ `Tool`.
 //!   Built-in tools (`web_search`, `file_search`, `local_shell`, `custom`, `namespace`, …) are
@@ -49,8 +49,10 @@
 //!   reasoning item placed just before the `function_call`. Decoding turns it back into that
 //!   dialect's `Signature` (on the reasoning part, or on the following tool call), so multi-turn
 //!   tool use through Codex keeps working with Anthropic thinking and Gemini 3 upstreams. Sealed
-//!   values are never sent to an OpenAI upstream.
-//! - **JSON**: `text.format` json_schema {name, schema, strict} / json_object / text ↔
+//!   values are never sent to an OpenAI upstream: the encoder drops them, and `carries_sealed`
+//!   tells the gateway that a body must be converted rather than passed through unchanged.
+//! - **JSON**: `text.format` json_schema {name, schema, strict} (without a schema: json object) /
+//!   json_object / text ↔
 //!   `response_format`; `text.verbosity` is dropped.
 //! - **Gateway concerns**: `store`, `include` and `previous_response_id` have no canonical
 //!   field; read them with `envelope`. `previous_response_id` is also noted in `dropped`
@@ -93,5 +95,6 @@ pub mod types;
 pub use error::{decode_error, encode_error};
 pub use request::{decode_request, encode_request, envelope};
 pub use response::{decode_response, encode_response, sniff_usage, usage_of_response};
+pub use seal::carries_sealed;
 pub use stream::{Decoder, Encoder};
 pub use types::Envelope;

@@ -297,11 +297,15 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ConvertError> {
     if let Some(t) = w.text {
         if let Some(f) = t.format {
             req.response_format = match f.kind.as_str() {
-                "json_schema" => Some(ResponseFormat::JsonSchema {
-                    name: f.name.unwrap_or_else(|| "response".into()),
-                    schema: f.schema.unwrap_or(Value::Null),
-                    strict: f.strict,
-                }),
+                "json_schema" => match f.schema {
+                    Some(schema @ Value::Object(_)) => Some(ResponseFormat::JsonSchema {
+                        name: f.name.unwrap_or_else(|| "response".into()),
+                        schema,
+                        strict: f.strict,
+                    }),
+                    // No usable schema: any JSON object.
+                    _ => Some(ResponseFormat::JsonObject),
+                },
                 "json_object" => Some(ResponseFormat::JsonObject),
                 "text" => Some(ResponseFormat::Text),
                 other => {
@@ -394,8 +398,7 @@ enum OutItem<'a> {
         output: OutOutput<'a>,
     },
     Reasoning {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<&'a str>,
+        id: &'a str,
         summary: Vec<OutSummary<'a>>,
         encrypted_content: &'a str,
     },
@@ -590,11 +593,18 @@ pub fn encode_request(
                     encrypted,
                     id,
                     ..
-                } => match encrypted
-                    .as_ref()
-                    .filter(|e| e.dialect == Dialect::OpenaiResponses)
-                {
-                    Some(enc) => {
+                } => match (
+                    encrypted
+                        .as_ref()
+                        .filter(|e| e.dialect == Dialect::OpenaiResponses),
+                    id,
+                ) {
+                    (Some(_), None) => {
+                        // The API requires a reasoning item's id; without it the item is
+                        // dropped rather than risk a 400.
+                        dropped.push("openai_responses.reasoning(no id)".into());
+                    }
+                    (Some(enc), Some(id)) => {
                         if !content.is_empty() {
                             input.push(OutItem::Message {
                                 role,
@@ -611,12 +621,12 @@ pub fn encode_request(
                             }]
                         };
                         input.push(OutItem::Reasoning {
-                            id: id.as_deref(),
+                            id,
                             summary,
                             encrypted_content: &enc.value,
                         });
                     }
-                    None => dropped.push("openai_responses.reasoning(foreign)".into()),
+                    (None, _) => dropped.push("openai_responses.reasoning(foreign)".into()),
                 },
             }
         }

@@ -32,7 +32,7 @@ pub(crate) fn usage_to(u: &Usage) -> UsageWire {
         output_tokens_details: OutputTokensDetails {
             reasoning_tokens: u.reasoning_tokens,
         },
-        total_tokens: u.total(),
+        total_tokens: u.input_tokens.saturating_add(u.output_tokens),
     }
 }
 

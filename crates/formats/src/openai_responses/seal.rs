@@ -10,6 +10,14 @@ use crate::dialect::Dialect;
 
 const PREFIX: &str = "mg1:";
 
+/// Whether a Responses request body may replay sealed foreign signatures (`"mg1:` anywhere in
+/// it; a false positive only costs a conversion). Such a body must not pass through unconverted
+/// to an OpenAI upstream, which would reject the sealed `encrypted_content`; decoding and
+/// re-encoding drops them by the usual rule.
+pub fn carries_sealed(body: &[u8]) -> bool {
+    memchr::memmem::find(body, b"\"mg1:").is_some()
+}
+
 /// A foreign signature as `encrypted_content`.
 pub(crate) fn seal(sig: &Signature) -> String {
     format!("{PREFIX}{}:{}", sig.dialect.as_str(), sig.value)

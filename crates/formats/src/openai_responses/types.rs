@@ -83,11 +83,54 @@ pub struct CreateRequest {
 }
 
 /// `input`: a string, or a list of items.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Input {
     Text(String),
     Items(Vec<Item>),
+}
+
+/// A string or a list, read in one pass (`#[serde(untagged)]` would buffer the whole value and
+/// parse it twice).
+struct TextOrList<T>(std::marker::PhantomData<T>);
+
+enum TextOr<T> {
+    Text(String),
+    List(Vec<T>),
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for TextOrList<T> {
+    type Value = TextOr<T>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string or a list")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(TextOr::Text(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(TextOr::Text(v))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(x) = seq.next_element()? {
+            v.push(x);
+        }
+        Ok(TextOr::List(v))
+    }
+}
+
+fn text_or_list<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<TextOr<T>, D::Error> {
+    d.deserialize_any(TextOrList(std::marker::PhantomData))
+}
+
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match text_or_list(d)? {
+            TextOr::Text(t) => Input::Text(t),
+            TextOr::List(v) => Input::Items(v),
+        })
+    }
 }
 
 /// Any input or output item, flat: `type` (absent for easy input messages) tells which fields
@@ -119,11 +162,19 @@ pub struct Item {
 }
 
 /// Message `content` or `function_call_output.output`: a string or a list of parts.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
+}
+
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match text_or_list(d)? {
+            TextOr::Text(t) => MessageContent::Text(t),
+            TextOr::List(v) => MessageContent::Parts(v),
+        })
+    }
 }
 
 /// A content part, flat (`input_text`, `output_text`, `input_image`, `input_file`, `refusal`,
