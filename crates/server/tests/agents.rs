@@ -14,11 +14,10 @@
 //!   `*_runs_a_tool_call_from_the_mock` also has the CLI run the tool the mock asks for
 //!   (Claude Code `Read` with `--allowedTools Read`, Codex `exec_command`, Gemini CLI
 //!   `read_file`) and checks the tool result in its next request.
-//! - `gateway::*` put modelgate between each CLI and a mock of ANOTHER dialect. They need
-//!   the gateway's inbound `/v1/messages`, `/v1beta/models/…`, `/v1/responses` endpoints and
-//!   its conversions; those that do not pass yet are `#[ignore]`d with the reason. Run all:
-//!   `cargo nextest run -p modelgate-server --test agents --run-ignored all`, or just them:
-//!   `cargo nextest run -p modelgate-server --test agents --run-ignored all -E 'test(gateway::)'`.
+//! - `gateway::*` put modelgate between each CLI and a mock of ANOTHER dialect, through the
+//!   gateway's inbound `/v1/messages`, `/v1beta/models/…`, `/v1/responses` and
+//!   `/v1/chat/completions` endpoints and its conversions. Just them:
+//!   `cargo nextest run -p modelgate-server --test agents -E 'test(gateway::)'`.
 //!
 //! Every CLI runs with a fresh temp `HOME` and work dir, `stdin` closed, a 120 s limit, and
 //! the proxy variables pointing at a loopback trap that records and refuses any request
@@ -1346,7 +1345,6 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs modelgate's inbound POST /v1/messages (Anthropic → OpenAI chat conversion)"]
     async fn claude_code_through_gateway_to_openai_chat() {
         let Some(program) = Cli::ClaudeCode.installed() else {
             return;
@@ -1377,7 +1375,6 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs modelgate's inbound POST /v1/responses (Responses → Anthropic conversion)"]
     async fn codex_through_gateway_to_anthropic() {
         let Some(program) = Cli::Codex.installed() else {
             return;
@@ -1407,7 +1404,6 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs modelgate's inbound POST /v1beta/models/{m}:streamGenerateContent (Gemini → OpenAI chat conversion)"]
     async fn gemini_cli_through_gateway_to_openai_chat() {
         let Some(program) = Cli::Gemini.installed() else {
             return;
@@ -1477,7 +1473,6 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs modelgate's inbound POST /v1/messages (Anthropic ↔ Gemini tool calls)"]
     async fn claude_code_tool_call_through_gateway_to_gemini() {
         let Some(program) = Cli::ClaudeCode.installed() else {
             return;
@@ -1503,7 +1498,6 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs modelgate's inbound POST /v1/responses (Responses ↔ Anthropic tool calls)"]
     async fn codex_tool_call_through_gateway_to_anthropic() {
         let Some(program) = Cli::Codex.installed() else {
             return;
@@ -1529,7 +1523,6 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs modelgate's inbound POST /v1beta/models/{m}:streamGenerateContent (Gemini ↔ Anthropic tool calls)"]
     async fn gemini_cli_tool_call_through_gateway_to_anthropic() {
         let Some(program) = Cli::Gemini.installed() else {
             return;
@@ -1555,7 +1548,6 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs modelgate to send OpenAI chat requests to an anthropic-kind provider"]
     async fn aider_through_gateway_to_anthropic() {
         let Some(program) = Cli::Aider.installed() else {
             return;
@@ -1581,7 +1573,6 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs modelgate to send OpenAI chat requests to a gemini-kind provider"]
     async fn aider_through_gateway_to_gemini() {
         let Some(program) = Cli::Aider.installed() else {
             return;

@@ -333,7 +333,7 @@ pub struct Usage {
 
 impl Usage {
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
     /// Takes every field the other reports (non-zero), keeping ours otherwise. Streams report
     /// usage in pieces (Anthropic: input in `message_start`, output in `message_delta`).
