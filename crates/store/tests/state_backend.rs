@@ -126,9 +126,13 @@ async fn window_boundary_is_exact(ctx: Ctx) {
     let s = &ctx.backend;
     let rpm = Counter::window("vk:1:rpm", MINUTE, 1_000);
     let one = [Charge::limit(rpm.clone(), 1, 5)];
-    // 5 requests spread over 40 s: all pass.
-    for t in [T0, T0 + 10_000, T0 + 20_000, T0 + 30_000, T0 + 40_000] {
-        admitted(s.admit(&one, t).await.unwrap());
+    // 5 requests spread over 40 s: all pass, each seeing what the ones before it used.
+    for (i, t) in [T0, T0 + 10_000, T0 + 20_000, T0 + 30_000, T0 + 40_000]
+        .into_iter()
+        .enumerate()
+    {
+        let a = admitted(s.admit(&one, t).await.unwrap());
+        assert_eq!(a.used_before, vec![i as i64]);
     }
     // The 6th is refused; room comes back when the bucket of T0 leaves the window.
     let now = T0 + 45_000;

@@ -345,6 +345,7 @@ impl MemoryState {
         t.sweep(now_ms);
         // Check everything first.
         let mut plan: Vec<Vec<(Resolved<'_>, i64)>> = Vec::with_capacity(charges.len());
+        let mut used_before = Vec::with_capacity(charges.len());
         for (index, charge) in charges.iter().enumerate() {
             match charge {
                 Charge::Limit {
@@ -363,6 +364,7 @@ impl MemoryState {
                         }));
                     }
                     plan.push(vec![(c, *amount)]);
+                    used_before.push(used);
                 }
                 Charge::Cascade { tiers, amount } => {
                     let mut resolved = Vec::with_capacity(tiers.len());
@@ -380,6 +382,7 @@ impl MemoryState {
                             limit: tiers.iter().map(|t| t.limit).sum(),
                         }));
                     };
+                    used_before.push(used.iter().sum());
                     plan.push(resolved.into_iter().zip(takes).collect());
                 }
             }
@@ -401,6 +404,7 @@ impl MemoryState {
         Ok(Admission::Admitted(Admitted {
             at_ms: now_ms,
             taken,
+            used_before,
         }))
     }
 

@@ -186,6 +186,9 @@ pub struct Admitted {
     /// `taken[i][j]`: what the j-th counter of charge i took (one entry for a `Limit` charge,
     /// one per tier for a `Cascade`).
     pub taken: Vec<Vec<i64>>,
+    /// `used_before[i]`: what charge i's counter held before this admission (a cascade: the sum
+    /// of its tiers), so callers can report what is left (`x-ratelimit-remaining-*`).
+    pub used_before: Vec<i64>,
 }
 
 /// Nothing was applied: charge `index` does not fit.
@@ -581,6 +584,7 @@ mod tests {
         ];
         let admitted = Admitted {
             at_ms: 5,
+            used_before: vec![0, 0, 0],
             taken: vec![vec![100], vec![1], vec![10, 20]],
         };
         let adj = admitted.settle_with(&charges, &[40, 0, 25]);

@@ -347,9 +347,13 @@ impl RedisState {
             };
             taken.push((0..n).map(|_| int(it.next())).collect::<Result<_, _>>()?);
         }
+        let used_before = (0..charges.len())
+            .map(|_| int(it.next()))
+            .collect::<Result<_, _>>()?;
         Ok(Admission::Admitted(Admitted {
             at_ms: now_ms,
             taken,
+            used_before,
         }))
     }
 

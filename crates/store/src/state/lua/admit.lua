@@ -2,11 +2,13 @@
 -- ARGV: now, number of charges, then per charge
 --   L amount limit <counter>                     a limit charge
 --   C amount ntiers { limit <counter> } x ntiers  a cascade
--- Returns {1, take, take, ...} (one take per counter, in order) or
+-- Returns {1, take, take, ..., used, used, ...} (one take per counter, in order, then the
+--         used amount before admission of each charge; a cascade's is the sum of its tiers) or
 --         {0, charge index (1-based), retry_after ms or -1, used, limit}.
 local now = num()
 local n = num()
 local plan = {}
+local useds = {}
 for i = 1, n do
   local kind = arg()
   local amount = num()
@@ -32,6 +34,7 @@ for i = 1, n do
       return { 0, i, retry, used, limit }
     end
     plan[#plan + 1] = { c, amount }
+    useds[i] = used
   else
     local ntiers = num()
     local rem = amount
@@ -49,6 +52,7 @@ for i = 1, n do
     end
     if rem > 0 then return { 0, i, -1, used_sum, limit_sum } end
     for _, t in ipairs(tiers) do plan[#plan + 1] = t end
+    useds[i] = used_sum
   end
 end
 local out = { 1 }
@@ -57,4 +61,5 @@ for _, e in ipairs(plan) do
   add(c, e[2], now)
   out[#out + 1] = e[2]
 end
+for i = 1, n do out[#out + 1] = useds[i] end
 return out
