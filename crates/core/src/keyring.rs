@@ -6,6 +6,9 @@
 //! and within the poll interval on others.
 
 use modelgate_store::{Database, StoreError, VirtualKeyRecord};
+use rust_decimal::Decimal;
+
+use crate::policy::{Budget, KeyLimits};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,11 +28,32 @@ pub struct KeyContext {
     pub allowed_models: Vec<String>,
     pub expires_at_ms: Option<i64>,
     pub enabled: bool,
+    pub limits: KeyLimits,
+    pub budget: Option<Budget>,
+    /// For prepaid keys: the total ever credited (sum of balance events); what is left is this
+    /// minus what the state backend has counted as spent. `None`: not prepaid.
+    pub credited: Option<Decimal>,
 }
 
 impl KeyContext {
     pub fn allows_model(&self, model: &str) -> bool {
         self.allowed_models.is_empty() || self.allowed_models.iter().any(|m| m == model)
+    }
+
+    /// A key context for gateway-internal calls (dry runs): no limits.
+    pub fn internal(name: &str) -> Self {
+        Self {
+            key_id: name.into(),
+            name: name.into(),
+            user_id: None,
+            tenant_id: None,
+            allowed_models: vec![],
+            expires_at_ms: None,
+            enabled: true,
+            limits: KeyLimits::default(),
+            budget: None,
+            credited: None,
+        }
     }
 
     pub fn from_record(r: &VirtualKeyRecord) -> Self {
@@ -41,6 +65,27 @@ impl KeyContext {
             allowed_models: serde_json::from_str(&r.allowed_models).unwrap_or_default(),
             expires_at_ms: r.expires_at,
             enabled: r.enabled,
+            limits: KeyLimits {
+                rpm: r.rpm.and_then(|v| u64::try_from(v).ok()),
+                rph: r.rph.and_then(|v| u64::try_from(v).ok()),
+                tpm: r.tpm.and_then(|v| u64::try_from(v).ok()),
+                max_concurrency: r.max_concurrency.and_then(|v| u64::try_from(v).ok()),
+                daily_requests: r.daily_requests.and_then(|v| u64::try_from(v).ok()),
+                monthly_requests: r.monthly_requests.and_then(|v| u64::try_from(v).ok()),
+                daily_tokens: r.daily_tokens.and_then(|v| u64::try_from(v).ok()),
+                monthly_tokens: r.monthly_tokens.and_then(|v| u64::try_from(v).ok()),
+            },
+            budget: match (&r.budget, &r.budget_period) {
+                (Some(a), p) => a.parse::<Decimal>().ok().map(|amount| Budget {
+                    amount,
+                    period: p
+                        .as_deref()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(crate::policy::BudgetPeriod::Total),
+                }),
+                _ => None,
+            },
+            credited: r.prepaid.then_some(Decimal::ZERO),
         }
     }
 }
@@ -86,11 +131,7 @@ impl KeyRing {
                 Arc::new(KeyContext {
                     key_id: format!("static:{i}"),
                     name: format!("API_KEYS[{i}]"),
-                    user_id: None,
-                    tenant_id: None,
-                    allowed_models: vec![],
-                    expires_at_ms: None,
-                    enabled: true,
+                    ..KeyContext::internal("static")
                 }),
             );
         }

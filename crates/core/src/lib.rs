@@ -24,6 +24,7 @@ pub mod health;
 pub mod keyring;
 pub mod model_list;
 pub mod pipeline;
+pub mod policy;
 pub mod pricing;
 pub mod relay;
 pub mod reply;

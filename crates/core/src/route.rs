@@ -253,15 +253,9 @@ pub async fn decide(
     model: &str,
     session: Option<&str>,
 ) -> Result<Decision, GatewayError> {
-    let caller = Caller::Key(Arc::new(crate::keyring::KeyContext {
-        key_id: "routing-decide".into(),
-        name: "routing-decide".into(),
-        user_id: None,
-        tenant_id: None,
-        allowed_models: vec![],
-        expires_at_ms: None,
-        enabled: true,
-    }));
+    let caller = Caller::Key(Arc::new(crate::keyring::KeyContext::internal(
+        "routing-decide",
+    )));
     let route = route(gw, model, &caller, false).await?;
     let plan = plan(gw, &route, session, false);
     let hs = &gw.health.settings;

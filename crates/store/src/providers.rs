@@ -7,7 +7,7 @@ use crate::{Page, with_pool};
 
 const COLS: &str = "id, name, display_name, kind, base_url, description, weight, enabled, \
     provider_type, extra_headers, timeout_ms, connect_timeout_ms, retryable_statuses, \
-    api_version, passthrough_auth, is_default, source, tenant_id, created_at, updated_at, dialects";
+    api_version, passthrough_auth, is_default, source, tenant_id, created_at, updated_at, dialects, free_credit";
 
 impl Database {
     pub async fn list_providers(&self, page: Page) -> Result<Vec<ProviderRecord>> {
@@ -49,7 +49,7 @@ impl Database {
         models: &[ModelRecord],
     ) -> Result<()> {
         let sql = format!(
-            "INSERT INTO providers ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+            "INSERT INTO providers ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
         );
         let r = provider;
         with_pool!(self, p => {
@@ -64,7 +64,7 @@ impl Database {
                 .bind(&r.description).bind(r.weight).bind(r.enabled).bind(&r.provider_type)
                 .bind(&r.extra_headers).bind(r.timeout_ms).bind(r.connect_timeout_ms)
                 .bind(&r.retryable_statuses).bind(&r.api_version).bind(r.passthrough_auth)
-                .bind(r.is_default).bind(&r.source).bind(&r.tenant_id).bind(r.created_at).bind(r.updated_at).bind(&r.dialects)
+                .bind(r.is_default).bind(&r.source).bind(&r.tenant_id).bind(r.created_at).bind(r.updated_at).bind(&r.dialects).bind(&r.free_credit)
                 .execute(&mut *tx).await?;
             for k in keys {
                 sqlx::query(crate::upstream_keys::INSERT_SQL)
@@ -92,12 +92,12 @@ impl Database {
                 "UPDATE providers SET name=$2, display_name=$3, kind=$4, base_url=$5, description=$6, \
                  weight=$7, enabled=$8, provider_type=$9, extra_headers=$10, timeout_ms=$11, \
                  connect_timeout_ms=$12, retryable_statuses=$13, api_version=$14, passthrough_auth=$15, \
-                 is_default=$16, source=$17, tenant_id=$18, updated_at=$19, dialects=$20 WHERE id=$1")
+                 is_default=$16, source=$17, tenant_id=$18, updated_at=$19, dialects=$20, free_credit=$21 WHERE id=$1")
                 .bind(&r.id).bind(&r.name).bind(&r.display_name).bind(&r.kind).bind(&r.base_url)
                 .bind(&r.description).bind(r.weight).bind(r.enabled).bind(&r.provider_type)
                 .bind(&r.extra_headers).bind(r.timeout_ms).bind(r.connect_timeout_ms)
                 .bind(&r.retryable_statuses).bind(&r.api_version).bind(r.passthrough_auth)
-                .bind(r.is_default).bind(&r.source).bind(&r.tenant_id).bind(r.updated_at).bind(&r.dialects)
+                .bind(r.is_default).bind(&r.source).bind(&r.tenant_id).bind(r.updated_at).bind(&r.dialects).bind(&r.free_credit)
                 .execute(p).await.map(|d| d.rows_affected())
         });
         match res {

@@ -31,6 +31,8 @@ pub struct ProviderRecord {
     pub updated_at: i64,
     /// JSON array of extra dialects (beyond the kind's own) the provider speaks.
     pub dialects: String,
+    /// JSON free-credit policy, if any.
+    pub free_credit: Option<String>,
 }
 
 impl ProviderRecord {
@@ -61,6 +63,7 @@ impl ProviderRecord {
             source: source.into(),
             tenant_id: None,
             dialects: "[]".into(),
+            free_credit: None,
             created_at: now,
             updated_at: now,
         }
@@ -140,6 +143,11 @@ pub struct VirtualKeyRecord {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub max_concurrency: Option<i64>,
+    /// `daily`, `weekly`, `monthly` or `total` (the budget's period).
+    pub budget_period: Option<String>,
+    /// A prepaid key: its balance is the sum of its balance events minus what it spent.
+    pub prepaid: bool,
 }
 
 impl VirtualKeyRecord {
@@ -166,6 +174,9 @@ impl VirtualKeyRecord {
             enabled: true,
             created_at: now,
             updated_at: now,
+            max_concurrency: None,
+            budget_period: None,
+            prepaid: false,
         }
     }
 }
@@ -204,6 +215,14 @@ pub struct RequestLogRecord {
     pub upstream_dialect: Option<String>,
     /// JSON array of notes (fields dropped in conversion, `client_closed`, …).
     pub notes: Option<String>,
+    /// Free credit used: money as a decimal string, or `"<n> tokens"` for token grants.
+    pub credit_used: Option<String>,
+    /// Money charged to the key's prepaid balance (decimal string).
+    pub balance_charged: Option<String>,
+    /// Usage was counted by the gateway (the upstream reported none before the stream ended).
+    pub usage_estimated: bool,
+    /// `hit` or `miss` when the response cache was consulted.
+    pub cache: Option<String>,
 }
 
 /// A logical model: one public name over several upstreams, chosen by a strategy.

@@ -8,9 +8,10 @@ use crate::{Page, with_pool};
 const COLS: &str = "id, ts_ms, request_id, key_id, tenant_id, dialect, endpoint, requested_model, \
     provider, provider_model, attempts, status, stream, latency_ms, ttft_ms, prompt_tokens, \
     completion_tokens, cached_tokens, reasoning_tokens, total_tokens, cost, error, attempt_log, \
-    request_body, response_body, upstream_dialect, notes";
+    request_body, response_body, upstream_dialect, notes, credit_used, balance_charged, \
+    usage_estimated, cache";
 
-/// Rows per INSERT statement (27 columns each keeps well under every bind limit). Batches
+/// Rows per INSERT statement (31 columns each keeps well under every bind limit). Batches
 /// are cut into statements of 64, 32, 16, 8, 4, 2 and 1 rows, so only seven distinct SQL
 /// texts exist and each is prepared once per connection (sqlx's statement cache).
 const ROWS_PER_STATEMENT: usize = 64;
@@ -77,6 +78,9 @@ fn scrub(r: &mut RequestLogRecord) {
         &mut r.response_body,
         &mut r.upstream_dialect,
         &mut r.notes,
+        &mut r.credit_used,
+        &mut r.balance_charged,
+        &mut r.cache,
     ]
     .into_iter()
     .flatten()
@@ -103,6 +107,9 @@ fn has_nul(r: &RequestLogRecord) -> bool {
             &r.response_body,
             &r.upstream_dialect,
             &r.notes,
+            &r.credit_used,
+            &r.balance_charged,
+            &r.cache,
         ]
         .into_iter()
         .flatten()
@@ -147,7 +154,9 @@ impl Database {
                         .push_bind(r.cached_tokens).push_bind(r.reasoning_tokens).push_bind(r.total_tokens)
                         .push_bind(&r.cost).push_bind(&r.error).push_bind(&r.attempt_log)
                         .push_bind(&r.request_body).push_bind(&r.response_body)
-                        .push_bind(&r.upstream_dialect).push_bind(&r.notes);
+                        .push_bind(&r.upstream_dialect).push_bind(&r.notes)
+                        .push_bind(&r.credit_used).push_bind(&r.balance_charged)
+                        .push_bind(r.usage_estimated).push_bind(&r.cache);
                 });
                 qb.build().execute(&mut *tx).await?;
             }

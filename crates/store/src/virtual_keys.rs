@@ -7,7 +7,7 @@ use crate::{Page, with_pool};
 
 const COLS: &str = "id, key_hash, prefix, name, user_id, tenant_id, expires_at, allowed_models, \
     rpm, rph, tpm, daily_requests, monthly_requests, daily_tokens, monthly_tokens, budget, \
-    enabled, created_at, updated_at";
+    enabled, created_at, updated_at, max_concurrency, budget_period, prepaid";
 
 impl Database {
     /// Lists keys, optionally only those of one user.
@@ -49,7 +49,7 @@ impl Database {
 
     pub async fn insert_virtual_key(&self, k: &VirtualKeyRecord) -> Result<()> {
         let sql = format!(
-            "INSERT INTO virtual_keys ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
+            "INSERT INTO virtual_keys ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
         );
         with_pool!(self, p => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -57,6 +57,7 @@ impl Database {
                 .bind(&k.tenant_id).bind(k.expires_at).bind(&k.allowed_models).bind(k.rpm).bind(k.rph)
                 .bind(k.tpm).bind(k.daily_requests).bind(k.monthly_requests).bind(k.daily_tokens)
                 .bind(k.monthly_tokens).bind(&k.budget).bind(k.enabled).bind(k.created_at).bind(k.updated_at)
+                .bind(k.max_concurrency).bind(&k.budget_period).bind(k.prepaid)
                 .execute(p).await?.rows_affected()
         });
         Ok(())
@@ -66,11 +67,13 @@ impl Database {
         let done = with_pool!(self, p => {
             sqlx::query("UPDATE virtual_keys SET name=$2, user_id=$3, tenant_id=$4, expires_at=$5, \
                 allowed_models=$6, rpm=$7, rph=$8, tpm=$9, daily_requests=$10, monthly_requests=$11, \
-                daily_tokens=$12, monthly_tokens=$13, budget=$14, enabled=$15, updated_at=$16 WHERE id=$1")
+                daily_tokens=$12, monthly_tokens=$13, budget=$14, enabled=$15, updated_at=$16, \
+                max_concurrency=$17, budget_period=$18, prepaid=$19 WHERE id=$1")
                 .bind(&k.id).bind(&k.name).bind(&k.user_id).bind(&k.tenant_id).bind(k.expires_at)
                 .bind(&k.allowed_models).bind(k.rpm).bind(k.rph).bind(k.tpm).bind(k.daily_requests)
                 .bind(k.monthly_requests).bind(k.daily_tokens).bind(k.monthly_tokens).bind(&k.budget)
                 .bind(k.enabled).bind(k.updated_at)
+                .bind(k.max_concurrency).bind(&k.budget_period).bind(k.prepaid)
                 .execute(p).await?.rows_affected()
         });
         if done == 0 {

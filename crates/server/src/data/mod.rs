@@ -1,0 +1,110 @@
+//! Data-plane handlers, one file per dialect (`openai`, `anthropic`, `gemini`). Each turns
+//! the HTTP request into a core `Inbound` (credential, streaming hints, session header, the
+//! client's provider headers, the raw body) and hands it to `pipeline::handle`; nothing here
+//! reads the body. `schemas` documents the bodies of the four dialects for OpenAPI.
+
+pub mod anthropic;
+pub mod gemini;
+pub mod openai;
+pub mod schemas;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::Response;
+use bytes::Bytes;
+use modelgate_core::call::{Endpoint, Inbound};
+use modelgate_core::reply::{Reply, ReplyBody};
+use modelgate_providers::ClientHints;
+use std::time::Instant;
+
+use crate::state::AppState;
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request id: the client's `x-request-id` (set by the request-id layer when absent).
+fn request_id(headers: &HeaderMap) -> String {
+    header_str(headers, "x-request-id")
+        .filter(|v| v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(modelgate_store::new_id)
+}
+
+/// The presented data-plane key: `Authorization: Bearer`, `x-api-key` (Anthropic clients),
+/// `x-goog-api-key` or `?key=` (Gemini clients).
+pub fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    if let Some(v) = header_str(headers, header::AUTHORIZATION.as_str()) {
+        let v = v.trim();
+        if let Some(t) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        {
+            return Some(t.trim().to_owned());
+        }
+    }
+    for h in ["x-api-key", "x-goog-api-key"] {
+        if let Some(v) = header_str(headers, h) {
+            return Some(v.trim().to_owned());
+        }
+    }
+    uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+/// Builds the core's view of a request.
+pub fn inbound(endpoint: Endpoint, headers: &HeaderMap, uri: &Uri, body: Bytes) -> Inbound {
+    let started = Instant::now();
+    let session_header = ["x-session-id", "x-claude-code-session-id"]
+        .iter()
+        .find_map(|h| header_str(headers, h).map(str::to_owned));
+    Inbound {
+        request_id: request_id(headers),
+        endpoint,
+        presented_key: presented_key(headers, uri),
+        accepts_sse: header_str(headers, header::ACCEPT.as_str())
+            .is_some_and(|a| a.contains("text/event-stream")),
+        session_header,
+        hints: ClientHints {
+            anthropic_version: headers.get("anthropic-version").cloned(),
+            anthropic_beta: headers.get("anthropic-beta").cloned(),
+        },
+        content_type: header_str(headers, header::CONTENT_TYPE.as_str()).map(str::to_owned),
+        accept: header_str(headers, header::ACCEPT.as_str()).map(str::to_owned),
+        body,
+        started,
+    }
+}
+
+/// Runs a request through the pipeline.
+pub async fn serve(s: &AppState, inbound: Inbound) -> Response {
+    into_response(modelgate_core::pipeline::handle(&s.gateway, inbound).await)
+}
+
+/// Turns a core reply into an HTTP response.
+pub fn into_response(r: Reply) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let streaming = matches!(r.body, ReplyBody::Stream(_));
+    let mut resp = match r.body {
+        ReplyBody::Full(b) => Response::new(Body::from(b)),
+        ReplyBody::Stream(s) => Response::new(Body::from_stream(s)),
+    };
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    if let Ok(ct) = HeaderValue::from_str(&r.content_type) {
+        h.insert(header::CONTENT_TYPE, ct);
+    }
+    if streaming && r.content_type.starts_with("text/event-stream") {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    for (k, v) in r.headers {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    resp
+}
