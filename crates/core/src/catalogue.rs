@@ -70,6 +70,8 @@ pub struct ProviderEntry {
     /// The tenant owning this provider; `None` means shared by all tenants.
     pub tenant_id: Option<String>,
     pub is_default: bool,
+    /// Free credit each key gets on this provider (seed 000).
+    pub free_credit: Option<crate::policy::FreeCredit>,
     /// Rotation counter for choosing among keys.
     key_cursor: AtomicU64,
 }
@@ -288,6 +290,10 @@ impl Catalogue {
                 passthrough_auth: p.passthrough_auth,
                 tenant_id: p.tenant_id.clone(),
                 is_default: p.is_default,
+                free_credit: p
+                    .free_credit
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str(j).ok()),
                 key_cursor: AtomicU64::new(0),
             });
             cat.by_id.insert(entry.id.clone(), entry.clone());
@@ -347,6 +353,18 @@ impl Catalogue {
     /// Every implementation of a public model name.
     pub fn implementations(&self, model_id: &str) -> &[Arc<ModelEntry>] {
         self.models.get(model_id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every model implementation of a provider.
+    pub fn models_of_provider(&self, provider_id: &str) -> Vec<Arc<ModelEntry>> {
+        let mut v: Vec<Arc<ModelEntry>> = self
+            .by_model_impl_id
+            .values()
+            .filter(|m| m.provider_id == provider_id)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.model_id.cmp(&b.model_id));
+        v
     }
 
     /// A provider's implementation of a public model name.

@@ -432,6 +432,7 @@ pub async fn dispatch(
     let mut last: Option<(UpstreamFailure, Option<Dialect>)> = None;
     let mut skipped_open = 0usize;
     let mut skipped_dialect = 0usize;
+    let mut refused: Option<GatewayError> = None;
     let mut canon = Canonical {
         call,
         decoded: None,
@@ -474,6 +475,24 @@ pub async fn dispatch(
         if !stats.admits(hs) {
             skipped_open += 1;
             continue;
+        }
+        // Money is reserved at this candidate's prices before it is tried.
+        if let (Caller::Key(k), Some((ledger, r))) = (&call.caller, settle.reservation()) {
+            let ledger = ledger.clone();
+            if let Err(e) = ledger
+                .reserve_candidate(
+                    r,
+                    k,
+                    &cand.provider,
+                    cand.model.as_ref(),
+                    modelgate_store::now_ms(),
+                )
+                .await
+            {
+                stats.release_trial();
+                refused = Some(e);
+                continue;
+            }
         }
         let _trial = TrialRelease(stats.clone());
         let mut tried_here = false;
@@ -572,6 +591,12 @@ pub async fn dispatch(
                 pricing: None,
             });
             last = Some((failure, prepared.op_dialect));
+            if !matches!(next, Next::OtherKey)
+                && let Some((ledger, r)) = settle.reservation()
+            {
+                let ledger = ledger.clone();
+                ledger.release_candidate(r, modelgate_store::now_ms()).await;
+            }
             match next {
                 Next::OtherKey => continue,
                 Next::OtherUpstream => continue 'candidates,
@@ -585,6 +610,9 @@ pub async fn dispatch(
     settle.set_attempts(&attempts);
     let error = match last {
         Some((f, d)) => FailureKind::Upstream(f, d),
+        None if refused.is_some() => {
+            FailureKind::Gateway(refused.unwrap_or(GatewayError::Internal(String::new())))
+        }
         None if skipped_open > 0 => FailureKind::Gateway(GatewayError::Unavailable(
             "every upstream of this model is unhealthy (circuit open); try again shortly".into(),
         )),

@@ -17,6 +17,7 @@ use crate::catalogue::{Catalogue, CatalogueError, ProviderEntry, provider_usable
 use crate::clock::SharedClock;
 use crate::health::{HealthRegistry, HealthSettings, MAX_TRACKED};
 use crate::keyring::KeyRing;
+use crate::ledger::Ledger;
 use crate::model_list::ModelDirectory;
 use crate::request_log::RequestLogger;
 use crate::resolve::RoutingConfig;
@@ -70,6 +71,8 @@ pub struct Gateway {
     pub health: Arc<HealthRegistry>,
     pub sessions: Sessions,
     pub routing: ArcSwap<RoutingConfig>,
+    /// Limits, quotas and money on the state backend (memory or Redis).
+    pub ledger: Ledger,
     /// Balancing state per group, bounded like health state.
     selectors: Cache<String, Arc<Selector>>,
     catalogue: ArcSwap<Catalogue>,
@@ -110,6 +113,7 @@ impl Gateway {
         secrets: SecretBox,
         settings: GatewaySettings,
         clock: SharedClock,
+        ledger: Ledger,
     ) -> Result<Arc<Self>, GatewayInitError> {
         let (logger, _writer) = RequestLogger::start(db.clone(), settings.log_queue);
         let version = db.catalogue_version().await?;
@@ -122,6 +126,7 @@ impl Gateway {
             routing: ArcSwap::from_pointee(settings.routing.clone()),
             selectors: Cache::new(MAX_TRACKED),
             clock,
+            ledger,
             catalogue: ArcSwap::from_pointee(catalogue),
             keyring: ArcSwap::from_pointee(keyring),
             version: Default::default(),

@@ -138,6 +138,11 @@ impl KeyRing {
         Self { by_hash }
     }
 
+    /// A key by its id (admin paths; a scan).
+    pub fn by_id(&self, id: &str) -> Option<&Arc<KeyContext>> {
+        self.by_hash.values().find(|k| k.key_id == id)
+    }
+
     /// Looks up a presented key.
     pub fn get(&self, plaintext: &str) -> Option<&Arc<KeyContext>> {
         self.by_hash.get(&hash_key(plaintext))

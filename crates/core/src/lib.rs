@@ -22,6 +22,7 @@ pub mod error;
 pub mod gateway;
 pub mod health;
 pub mod keyring;
+pub mod ledger;
 pub mod model_list;
 pub mod pipeline;
 pub mod policy;
@@ -35,6 +36,8 @@ pub mod route;
 pub mod sessions;
 pub mod settle;
 pub mod strategy;
+pub mod tokens;
+pub mod usage;
 
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewaySettings};

@@ -27,14 +27,19 @@ pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
     };
     // settle opens here: from now on every outcome is recorded exactly once.
     let mut settle = Settle::begin(&gw.logger, &call, gw.settings.log_bodies);
-    // 4. admit
-    let _admission = match admit::admit(&call, modelgate_store::now_ms()) {
-        Ok(a) => a,
+    // 4. admit: the key's rules, and its limits reserved for the worst case
+    match admit::admit(gw, &call, modelgate_store::now_ms()).await {
+        Ok(Some(reservation)) => {
+            let est = (call.raw.len() as u64).div_ceil(admit::BYTES_PER_TOKEN);
+            settle.attach(&gw.ledger, reservation, est);
+        }
+        Ok(None) => {}
         Err(e) => {
             settle.finish(e.status(), None, Some(e.to_string()));
             return reply::error(dialect, &e);
         }
-    };
+    }
+    let limit_headers = settle.reply_headers();
     // 5. route
     let route = match route_of(gw, &call.model, &call.endpoint, &call.caller).await {
         Ok(r) => r,
@@ -45,10 +50,12 @@ pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
     };
     let plan = route::plan(gw, &route, call.session.as_deref(), true);
     // 6. dispatch, 7. respond (8. settle runs inside respond, when the reply is complete)
-    match dispatch::dispatch(gw, &call, &plan, &mut settle).await {
+    let mut reply = match dispatch::dispatch(gw, &call, &plan, &mut settle).await {
         Ok(delivery) => respond::delivered(gw, &call, &route.resolved, delivery, settle),
         Err(failure) => respond::failed(&call, failure, settle),
-    }
+    };
+    reply.headers.extend(limit_headers);
+    reply
 }
 
 /// The route of a call: by model, or the default provider for passthrough calls naming none.

@@ -430,6 +430,9 @@ impl Relay {
     }
 
     fn capture(&mut self, text: &str) {
+        if let Some(s) = self.settle.as_mut() {
+            s.delivered(text);
+        }
         if let Some(c) = self.capture.as_mut()
             && c.len() < CAPTURE_LIMIT
         {
@@ -466,7 +469,8 @@ impl Relay {
                             return None;
                         }
                     }
-                    if self.capture.is_some()
+                    let billing = self.settle.as_ref().is_some_and(Settle::wants_delivered);
+                    if (self.capture.is_some() || billing)
                         && let Some(t) = chat_delta_text(data)
                     {
                         self.capture(&t);
@@ -504,8 +508,22 @@ impl Relay {
                     self.content_seen();
                     self.capture(text);
                 }
-                StreamEvent::ReasoningDelta { .. } | StreamEvent::ToolCallStart { .. } => {
-                    self.content_seen()
+                StreamEvent::ReasoningDelta { text } => {
+                    self.content_seen();
+                    if let Some(s) = self.settle.as_mut() {
+                        s.delivered(text);
+                    }
+                }
+                StreamEvent::ToolCallStart { name, .. } => {
+                    self.content_seen();
+                    if let Some(s) = self.settle.as_mut() {
+                        s.delivered(name);
+                    }
+                }
+                StreamEvent::ToolCallDelta { arguments, .. } => {
+                    if let Some(s) = self.settle.as_mut() {
+                        s.delivered(arguments);
+                    }
                 }
                 _ => {}
             }

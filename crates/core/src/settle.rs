@@ -14,8 +14,12 @@ use rust_decimal::Decimal;
 use std::time::{Duration, Instant};
 
 use crate::call::Call;
+use crate::ledger::{Ledger, Reservation};
 use crate::pricing::Pricing;
 use crate::request_log::RequestLogger;
+
+/// Most delivered text kept to count the tokens of a stream the client abandoned.
+const DELIVERED_LIMIT: usize = 1024 * 1024;
 
 /// Bodies kept in the request log are cut at this size.
 pub const BODY_LOG_LIMIT: usize = 64 * 1024;
@@ -49,6 +53,14 @@ pub struct Settle {
     /// Usage seen so far (streams), billed if the client goes away.
     pub usage: Option<Usage>,
     pub first_content_at: Option<Instant>,
+    /// What admission and dispatch reserved, with the ledger that settles it.
+    reservation: Option<(Ledger, Reservation)>,
+    /// Text delivered to the client (kept only when a reservation must be settled), to count
+    /// the tokens of a stream that ended without the upstream's usage.
+    delivered: Option<String>,
+    /// Input tokens estimated at admission (for billing without upstream usage).
+    est_input: u64,
+    pub cache: Option<&'static str>,
 }
 
 impl Settle {
@@ -81,6 +93,44 @@ impl Settle {
             notes: Vec::new(),
             usage: None,
             first_content_at: None,
+            reservation: None,
+            delivered: None,
+            est_input: 0,
+            cache: None,
+        }
+    }
+
+    /// Takes over what admission reserved; settle will correct it with the real usage.
+    pub fn attach(&mut self, ledger: &Ledger, r: Reservation, est_input: u64) {
+        self.delivered = Some(String::new());
+        self.est_input = est_input;
+        self.reservation = Some((ledger.clone(), r));
+    }
+
+    /// The reservation, for dispatch to add and release candidate reservations.
+    pub fn reservation(&mut self) -> Option<(&Ledger, &mut Reservation)> {
+        self.reservation.as_mut().map(|(l, r)| (&*l, r))
+    }
+
+    /// Headers the reply carries from admission (`x-ratelimit-*`).
+    pub fn reply_headers(&self) -> Vec<(&'static str, String)> {
+        self.reservation
+            .as_ref()
+            .map(|(_, r)| r.headers.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether delivered text is being kept (for billing a stream without upstream usage).
+    pub fn wants_delivered(&self) -> bool {
+        self.delivered.is_some()
+    }
+
+    /// Notes text delivered to the client (bounded).
+    pub fn delivered(&mut self, text: &str) {
+        if let Some(d) = self.delivered.as_mut()
+            && d.len() < DELIVERED_LIMIT
+        {
+            d.push_str(text);
         }
     }
 
@@ -95,6 +145,10 @@ impl Settle {
             notes: Vec::new(),
             usage: None,
             first_content_at: None,
+            reservation: None,
+            delivered: None,
+            est_input: 0,
+            cache: None,
         }
     }
 
@@ -132,7 +186,21 @@ impl Settle {
         let Some(logger) = self.logger.take() else {
             return;
         };
-        let usage = usage.or(self.usage);
+        let mut usage = usage.or(self.usage);
+        // Delivered but never reported by the upstream (the client or the upstream went away
+        // mid-stream): count what was delivered, flagged as estimated.
+        if usage.is_none()
+            && self.first_content_at.is_some()
+            && let Some(text) = self.delivered.as_deref()
+        {
+            usage = Some(Usage {
+                input_tokens: self.est_input,
+                output_tokens: crate::tokens::count(text),
+                ..Default::default()
+            });
+            self.record.usage_estimated = true;
+        }
+        self.record.cache = self.cache.map(str::to_owned);
         let r = &mut self.record;
         r.status = i64::from(status);
         r.latency_ms = ms(self.started.elapsed());
@@ -152,9 +220,37 @@ impl Settle {
             let cost = self.pricing.as_ref().map_or(Decimal::ZERO, |p| p.cost(&u));
             r.cost = Some(cost.to_string());
         }
-        let rec = std::mem::take(r);
-        report(&rec);
-        logger.log(rec);
+        let mut rec = std::mem::take(r);
+        let Some((ledger, reservation)) = self.reservation.take() else {
+            report(&rec);
+            logger.log(rec);
+            return;
+        };
+        // Settling talks to the state backend; the record is queued once it is known what the
+        // grant and the balance paid. The request's reply does not wait for it.
+        let billed = if status < 400 || self.first_content_at.is_some() {
+            usage
+        } else {
+            None
+        };
+        let work = async move {
+            let charged = ledger
+                .settle(reservation, billed, modelgate_store::now_ms())
+                .await;
+            rec.credit_used = charged.credit_used;
+            rec.balance_charged = charged.balance_charged.map(|d| d.to_string());
+            report(&rec);
+            logger.log(rec);
+        };
+        match tokio::runtime::Handle::try_current() {
+            // The task is short (one state call) and owns everything it needs; shutdown flushes
+            // the request log after in-flight requests, so it completes first.
+            #[allow(clippy::disallowed_methods)]
+            Ok(h) => {
+                h.spawn(work);
+            }
+            Err(_) => tracing::error!("no runtime to settle a reservation on; its record is lost"),
+        }
     }
 }
 

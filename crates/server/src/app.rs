@@ -113,6 +113,7 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
             log_queue: 100_000,
         },
         modelgate_core::clock::system(),
+        modelgate_core::ledger::Ledger::new(state_backend(&settings)?, settings.governance()?),
     )
     .await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -138,6 +139,27 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
     };
     admin::system::first_admin(&state).await?;
     Ok(state)
+}
+
+/// The state backend: Redis when `REDIS_URL` is set (shared by every instance; connected
+/// lazily so that a Redis outage at start is survived like one later), else in-process.
+fn state_backend(settings: &Settings) -> anyhow::Result<modelgate_store::StateBackend> {
+    use modelgate_store::state::{RedisConfig, RedisState};
+    let Some(url) = settings
+        .redis_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(modelgate_store::StateBackend::memory());
+    };
+    let mut cfg = RedisConfig::new(url);
+    cfg.prefix = settings.redis_prefix.clone();
+    let redis = RedisState::connect_lazy(cfg)
+        .map_err(|e| anyhow::anyhow!("REDIS_URL is not usable: {e}"))?;
+    tracing::info!(
+        "shared state on Redis (limits, balances, credits, cache exact across instances)"
+    );
+    Ok(modelgate_store::StateBackend::Redis(redis))
 }
 
 async fn not_found() -> ApiError {

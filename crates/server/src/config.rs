@@ -58,6 +58,24 @@ pub struct Settings {
     pub validate_models: bool,
     /// Send unknown model names to the default provider (`ALLOW_UNKNOWN_MODELS`).
     pub allow_unknown_models: bool,
+    /// Seed 002: apply `rate_limit_per_minute` / `_per_hour` to keys that set no limit of their
+    /// own (`RATE_LIMIT_ENABLED`; off by default: a gateway does not throttle out of the box).
+    pub rate_limit_enabled: bool,
+    pub rate_limit_per_minute: u64,
+    pub rate_limit_per_hour: u64,
+    /// When the state backend (Redis) is unreachable: admit on per-instance limits (`true`,
+    /// default) or refuse with 503.
+    pub state_fail_open: bool,
+    /// Redis key prefix of this deployment's shared state.
+    pub redis_prefix: String,
+    /// Output tokens assumed for a request's worst case when it sets no `max_tokens`.
+    pub default_output_tokens: u64,
+    /// The calendar of daily/weekly/monthly quotas and budgets, as an offset from UTC
+    /// (`+08:00`, `-05:00`; default `+00:00`).
+    pub quota_utc_offset: String,
+    /// Response cache (seed 002: `CACHE_ENABLED`, `CACHE_TTL` seconds); off by default.
+    pub cache_enabled: bool,
+    pub cache_ttl: u64,
     /// Failover: attempts per request and the default strategy live in the core.
     /// Idle time after which a sticky session is forgotten, seconds.
     pub session_ttl_secs: u64,
@@ -167,6 +185,15 @@ impl Default for Settings {
             available_models: None,
             validate_models: false,
             allow_unknown_models: false,
+            rate_limit_enabled: false,
+            rate_limit_per_minute: 60,
+            rate_limit_per_hour: 1000,
+            state_fail_open: true,
+            redis_prefix: "modelgate:".into(),
+            default_output_tokens: 4096,
+            quota_utc_offset: "+00:00".into(),
+            cache_enabled: false,
+            cache_ttl: 3600,
             session_ttl_secs: 3600,
             circuit_failure_threshold: 5,
             circuit_error_rate: 0.5,
@@ -189,7 +216,12 @@ pub struct Overrides {
 }
 
 /// Plain env names from the seeds, mapped to settings keys.
-const PLAIN_ENV: [(&str, &str); 15] = [
+const PLAIN_ENV: [(&str, &str); 20] = [
+    ("RATE_LIMIT_ENABLED", "rate_limit_enabled"),
+    ("RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute"),
+    ("RATE_LIMIT_PER_HOUR", "rate_limit_per_hour"),
+    ("CACHE_ENABLED", "cache_enabled"),
+    ("CACHE_TTL", "cache_ttl"),
     ("MODEL_MAPPINGS", "model_mappings"),
     ("AVAILABLE_MODELS", "available_models"),
     ("VALIDATE_MODELS", "validate_models"),
@@ -233,6 +265,24 @@ impl Settings {
             fig = fig.merge(Serialized::default("data_dir", d));
         }
         fig.extract().map_err(Box::new)
+    }
+
+    /// The governance settings (limits' defaults, fail-open, calendar).
+    pub fn governance(&self) -> anyhow::Result<modelgate_core::ledger::GovernanceSettings> {
+        Ok(modelgate_core::ledger::GovernanceSettings {
+            fail_open: self.state_fail_open,
+            default_rpm: self
+                .rate_limit_enabled
+                .then_some(self.rate_limit_per_minute),
+            default_rph: self.rate_limit_enabled.then_some(self.rate_limit_per_hour),
+            default_output_tokens: self.default_output_tokens.max(1),
+            utc_offset_secs: parse_utc_offset(&self.quota_utc_offset).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "quota_utc_offset `{}` is not an offset like +08:00",
+                    self.quota_utc_offset
+                )
+            })?,
+        })
     }
 
     /// The routing policy of these settings.
@@ -284,4 +334,20 @@ pub fn resolve_secret(v: &str) -> Option<String> {
         Some(name) => std::env::var(name).ok().filter(|s| !s.is_empty()),
         None => Some(v.to_owned()),
     }
+}
+
+/// `+08:00`, `-05:30`, `Z`, `UTC` → seconds east of UTC.
+fn parse_utc_offset(s: &str) -> Option<i32> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") || s.is_empty() {
+        return Some(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..=14).contains(&h) && (0..60).contains(&m)).then_some(sign * (h * 3600 + m * 60))
 }

@@ -46,7 +46,7 @@ impl Modify for BearerAuth {
         admin::models::list, admin::models::create, admin::models::get, admin::models::replace, admin::models::update, admin::models::delete,
         admin::users::list, admin::users::create, admin::users::get, admin::users::delete,
         admin::virtual_keys::list, admin::virtual_keys::create, admin::virtual_keys::get, admin::virtual_keys::update, admin::virtual_keys::delete,
-        admin::virtual_keys::list_for_user, admin::virtual_keys::create_for_user,
+        admin::virtual_keys::list_for_user, admin::virtual_keys::create_for_user, admin::usage::usage,
         admin::stats::stats, admin::logs::list,
         admin::provider_health::health, admin::provider_health::metrics, admin::provider_health::statistics, admin::provider_health::test,
         admin::logical_models::list, admin::logical_models::create, admin::logical_models::get, admin::logical_models::replace, admin::logical_models::update, admin::logical_models::delete, admin::logical_models::upstreams,

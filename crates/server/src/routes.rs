@@ -65,6 +65,7 @@ fn control_plane() -> Router<AppState> {
                 .patch(virtual_keys::update)
                 .delete(virtual_keys::delete),
         )
+        .route("/admin/api-keys/{id}/usage", get(usage::usage))
         .route(
             "/users/{user_id}/api-keys",
             get(virtual_keys::list_for_user).post(virtual_keys::create_for_user),

@@ -225,3 +225,40 @@ mod tests {
         assert_eq!(dirty.id, "a");
     }
 }
+
+/// What a key used since a time, summed from its request-log records (exact decimals, summed
+/// here rather than in SQL so that SQLite and PostgreSQL agree to the last digit).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UsageTotals {
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+    pub cost: rust_decimal::Decimal,
+    pub balance_charged: rust_decimal::Decimal,
+}
+
+impl Database {
+    /// Sums a key's records with `ts_ms >= since_ms`.
+    pub async fn usage_totals(&self, key_id: &str, since_ms: i64) -> Result<UsageTotals> {
+        type Row = (i64, i64, i64, Option<String>, Option<String>);
+        let sql = "SELECT prompt_tokens, completion_tokens, total_tokens, cost, balance_charged \
+                   FROM request_logs WHERE key_id = $1 AND ts_ms >= $2";
+        let rows: Vec<Row> = with_pool!(self, p => sqlx::query_as(sql).bind(key_id).bind(since_ms).fetch_all(p).await?);
+        let mut t = UsageTotals::default();
+        let dec = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(|v| v.parse::<rust_decimal::Decimal>().ok())
+                .unwrap_or_default()
+        };
+        for (p, c, tot, cost, bal) in &rows {
+            t.requests += 1;
+            t.prompt_tokens += p;
+            t.completion_tokens += c;
+            t.total_tokens += tot;
+            t.cost += dec(cost);
+            t.balance_charged += dec(bal);
+        }
+        Ok(t)
+    }
+}

@@ -11,6 +11,7 @@ pub mod routing;
 pub mod stats;
 pub mod system;
 pub mod upstream_keys;
+pub mod usage;
 pub mod users;
 pub mod virtual_keys;
 
