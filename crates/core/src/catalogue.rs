@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::policy::FreeCredit;
 use crate::pricing::Pricing;
 use crate::strategy::Strategy;
 
@@ -70,8 +71,8 @@ pub struct ProviderEntry {
     /// The tenant owning this provider; `None` means shared by all tenants.
     pub tenant_id: Option<String>,
     pub is_default: bool,
-    /// Free credit each key gets on this provider (seed 000).
-    pub free_credit: Option<crate::policy::FreeCredit>,
+    /// The provider's free credit for each key (seed 000), if it grants one.
+    pub free_credit: Option<FreeCredit>,
     /// Rotation counter for choosing among keys.
     key_cursor: AtomicU64,
 }
@@ -276,6 +277,7 @@ impl Catalogue {
                     continue;
                 }
             };
+            let free_credit = parse_free_credit(&p.name, p.free_credit.as_deref());
             let entry = Arc::new(ProviderEntry {
                 api,
                 keys: keys_by_provider.remove(&p.id).unwrap_or_default(),
@@ -290,10 +292,7 @@ impl Catalogue {
                 passthrough_auth: p.passthrough_auth,
                 tenant_id: p.tenant_id.clone(),
                 is_default: p.is_default,
-                free_credit: p
-                    .free_credit
-                    .as_deref()
-                    .and_then(|j| serde_json::from_str(j).ok()),
+                free_credit,
                 key_cursor: AtomicU64::new(0),
             });
             cat.by_id.insert(entry.id.clone(), entry.clone());
@@ -407,5 +406,47 @@ pub fn provider_visible(p: &ProviderEntry, tenant: Option<&str>) -> bool {
     match &p.tenant_id {
         None => true,
         Some(t) => tenant == Some(t.as_str()),
+    }
+}
+
+/// A provider's stored free-credit policy (JSON of `FreeCredit`). One that cannot be read
+/// grants nothing, with a warning: the admin API only stores valid policies.
+fn parse_free_credit(provider: &str, stored: Option<&str>) -> Option<FreeCredit> {
+    let text = stored?.trim();
+    if text.is_empty() || text == "null" {
+        return None;
+    }
+    match serde_json::from_str::<FreeCredit>(text) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(provider = %provider, error = %e, "ignoring an invalid free_credit policy");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod free_credit_tests {
+    use super::*;
+
+    #[test]
+    fn stored_free_credit_policies_parse() {
+        assert_eq!(
+            parse_free_credit("p", Some(r#"{"type":"money","amount":"5.00"}"#)),
+            Some(FreeCredit::Money {
+                amount: "5.00".parse().unwrap()
+            })
+        );
+        assert_eq!(
+            parse_free_credit("p", Some(r#"{"type":"tokens","tokens":1000}"#)),
+            Some(FreeCredit::Tokens { tokens: 1000 })
+        );
+        assert_eq!(
+            parse_free_credit("p", Some(r#"{"type":"model_tokens","tokens":7}"#)),
+            Some(FreeCredit::ModelTokens { tokens: 7 })
+        );
+        assert_eq!(parse_free_credit("p", None), None);
+        assert_eq!(parse_free_credit("p", Some("null")), None);
+        assert_eq!(parse_free_credit("p", Some(r#"{"type":"gold"}"#)), None);
     }
 }

@@ -114,16 +114,33 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the stored keys and adds the static keys (from `API_KEYS`).
+    /// Loads the stored keys with the credited sums of prepaid keys (two queries whatever
+    /// the number of keys) and adds the static keys (from `API_KEYS`).
     pub async fn load(db: &Database, static_keys: &[String]) -> Result<Self, StoreError> {
         let records = db.all_virtual_keys().await?;
-        Ok(Self::build(&records, static_keys))
+        let credits = db.all_balance_credits().await?;
+        Ok(Self::build_with_credits(&records, &credits, static_keys))
     }
 
+    /// A ring from records alone: prepaid keys count as credited with nothing.
     pub fn build(records: &[VirtualKeyRecord], static_keys: &[String]) -> Self {
+        Self::build_with_credits(records, &HashMap::new(), static_keys)
+    }
+
+    /// A ring from records and the sums of their balance events (by key id): a prepaid key's
+    /// `credited` is its sum (zero without events); other keys have none.
+    pub fn build_with_credits(
+        records: &[VirtualKeyRecord],
+        credits: &HashMap<String, Decimal>,
+        static_keys: &[String],
+    ) -> Self {
         let mut by_hash = HashMap::with_capacity(records.len() + static_keys.len());
         for r in records {
-            by_hash.insert(r.key_hash.clone(), Arc::new(KeyContext::from_record(r)));
+            let mut ctx = KeyContext::from_record(r);
+            if r.prepaid {
+                ctx.credited = Some(credits.get(&r.id).copied().unwrap_or(Decimal::ZERO));
+            }
+            by_hash.insert(r.key_hash.clone(), Arc::new(ctx));
         }
         for (i, k) in static_keys.iter().enumerate() {
             by_hash.insert(
@@ -164,5 +181,26 @@ mod tests {
         let ring = KeyRing::build(&[], &["legacy-key".to_string()]);
         assert_eq!(ring.get("legacy-key").unwrap().key_id, "static:0");
         assert!(ring.get("nope").is_none());
+    }
+
+    #[test]
+    fn prepaid_keys_carry_their_credited_sum() {
+        let mut prepaid = VirtualKeyRecord::new(hash_key("a"), "mg-a".into(), "a".into(), None);
+        prepaid.prepaid = true;
+        let mut empty = VirtualKeyRecord::new(hash_key("b"), "mg-b".into(), "b".into(), None);
+        empty.prepaid = true;
+        let plain = VirtualKeyRecord::new(hash_key("c"), "mg-c".into(), "c".into(), None);
+        let credits = HashMap::from([
+            (prepaid.id.clone(), "12.50".parse::<Decimal>().unwrap()),
+            // Events of a key that is not prepaid do not make it prepaid.
+            (plain.id.clone(), Decimal::ONE),
+        ]);
+        let ring = KeyRing::build_with_credits(&[prepaid, empty, plain], &credits, &[]);
+        assert_eq!(
+            ring.get("a").unwrap().credited,
+            Some("12.5".parse().unwrap())
+        );
+        assert_eq!(ring.get("b").unwrap().credited, Some(Decimal::ZERO));
+        assert_eq!(ring.get("c").unwrap().credited, None);
     }
 }

@@ -5,6 +5,7 @@
 //! (`password`). Must not know about HTTP or routing. Everything here runs off the hot path:
 //! the gateway reads an in-memory snapshot built from these tables.
 
+pub mod balance;
 pub mod db;
 pub mod error;
 pub mod meta;
@@ -16,6 +17,7 @@ pub mod request_logs;
 pub mod routing;
 pub mod secrets;
 pub mod state;
+pub mod tenants;
 pub mod upstream_keys;
 pub mod users;
 pub mod virtual_keys;

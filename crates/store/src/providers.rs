@@ -11,10 +11,23 @@ const COLS: &str = "id, name, display_name, kind, base_url, description, weight,
 
 impl Database {
     pub async fn list_providers(&self, page: Page) -> Result<Vec<ProviderRecord>> {
-        let sql =
-            format!("SELECT {COLS} FROM providers ORDER BY created_at, id LIMIT $1 OFFSET $2");
+        self.list_providers_of(None, page).await
+    }
+
+    /// Lists providers, optionally only those of one tenant.
+    pub async fn list_providers_of(
+        &self,
+        tenant_id: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<ProviderRecord>> {
+        if tenant_id.is_some_and(crate::db::unmatchable) {
+            return Ok(vec![]);
+        }
+        let sql = format!(
+            "SELECT {COLS} FROM providers WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        );
         Ok(
-            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(page.limit).bind(page.skip).fetch_all(p).await?),
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(page.limit).bind(page.skip).fetch_all(p).await?),
         )
     }
 

@@ -113,10 +113,32 @@ pub struct UserRecord {
     pub email: Option<String>,
     pub display_name: Option<String>,
     pub password_hash: Option<String>,
+    /// `admin`, `tenant_admin` or `user`.
     pub role: String,
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The tenant the user belongs to (a `tenant_admin` manages only it).
+    pub tenant_id: Option<String>,
+}
+
+/// A tenant (seed 003): owns providers, users, virtual keys and their request logs.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TenantRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// One top-up or correction of a prepaid key's balance. Append-only: never updated.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct BalanceEventRecord {
+    pub id: String,
+    pub key_id: String,
+    /// Decimal string; negative for corrections.
+    pub amount: String,
+    pub note: Option<String>,
+    pub created_at: i64,
 }
 
 /// A virtual API key clients use against the data plane. Only its hash is stored.

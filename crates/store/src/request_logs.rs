@@ -43,11 +43,16 @@ pub struct RequestLogFilter {
     pub status: Option<i64>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
+    /// Only this tenant's records (a tenant admin's view).
+    pub tenant_id: Option<String>,
+    /// `hit` or `miss`: the response-cache outcome.
+    pub cache: Option<String>,
 }
 
 const WHERE: &str = "WHERE ($1 IS NULL OR key_id = $1) AND ($2 IS NULL OR requested_model = $2) \
     AND ($3 IS NULL OR provider = $3) AND ($4 IS NULL OR status = $4) \
-    AND ($5 IS NULL OR ts_ms >= $5) AND ($6 IS NULL OR ts_ms < $6)";
+    AND ($5 IS NULL OR ts_ms >= $5) AND ($6 IS NULL OR ts_ms < $6) \
+    AND ($7 IS NULL OR tenant_id = $7) AND ($8 IS NULL OR cache = $8)";
 
 /// Replaces NUL in every text field: client-supplied text (a model name, a body) may contain
 /// it, PostgreSQL text cannot hold it, and one such record would fail its whole batch.
@@ -119,10 +124,16 @@ fn has_nul(r: &RequestLogRecord) -> bool {
 impl RequestLogFilter {
     /// Whether no stored record can match (a NUL in a text filter).
     fn unmatchable(&self) -> bool {
-        [&self.key_id, &self.model, &self.provider]
-            .iter()
-            .flat_map(|o| o.as_deref())
-            .any(crate::db::unmatchable)
+        [
+            &self.key_id,
+            &self.model,
+            &self.provider,
+            &self.tenant_id,
+            &self.cache,
+        ]
+        .iter()
+        .flat_map(|o| o.as_deref())
+        .any(crate::db::unmatchable)
     }
 }
 
@@ -175,12 +186,13 @@ impl Database {
             return Ok(vec![]);
         }
         let sql = format!(
-            "SELECT {COLS} FROM request_logs {WHERE} ORDER BY ts_ms DESC, id DESC LIMIT $7 OFFSET $8"
+            "SELECT {COLS} FROM request_logs {WHERE} ORDER BY ts_ms DESC, id DESC LIMIT $9 OFFSET $10"
         );
         let f = filter;
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&f.key_id).bind(&f.model).bind(&f.provider).bind(f.status).bind(f.since_ms).bind(f.until_ms)
+            .bind(&f.tenant_id).bind(&f.cache)
             .bind(page.limit).bind(page.skip)
             .fetch_all(p).await?),
         )
@@ -194,6 +206,7 @@ impl Database {
         let f = filter;
         let (n,): (i64,) = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&f.key_id).bind(&f.model).bind(&f.provider).bind(f.status).bind(f.since_ms).bind(f.until_ms)
+            .bind(&f.tenant_id).bind(&f.cache)
             .fetch_one(p).await?);
         Ok(n)
     }

@@ -5,14 +5,28 @@ use crate::error::{Result, StoreError};
 use crate::records::UserRecord;
 use crate::{Page, with_pool};
 
-const COLS: &str =
-    "id, username, email, display_name, password_hash, role, enabled, created_at, updated_at";
+const COLS: &str = "id, username, email, display_name, password_hash, role, enabled, created_at, \
+    updated_at, tenant_id";
 
 impl Database {
     pub async fn list_users(&self, page: Page) -> Result<Vec<UserRecord>> {
-        let sql = format!("SELECT {COLS} FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2");
+        self.list_users_of(None, page).await
+    }
+
+    /// Lists users, optionally only those of one tenant.
+    pub async fn list_users_of(
+        &self,
+        tenant_id: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<UserRecord>> {
+        if tenant_id.is_some_and(crate::db::unmatchable) {
+            return Ok(vec![]);
+        }
+        let sql = format!(
+            "SELECT {COLS} FROM users WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        );
         Ok(
-            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(page.limit).bind(page.skip).fetch_all(p).await?),
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(page.limit).bind(page.skip).fetch_all(p).await?),
         )
     }
 
@@ -43,11 +57,12 @@ impl Database {
     }
 
     pub async fn insert_user(&self, u: &UserRecord) -> Result<()> {
-        let sql = format!("INSERT INTO users ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)");
+        let sql = format!("INSERT INTO users ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)");
         let res = with_pool!(self, p => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&u.id).bind(&u.username).bind(&u.email).bind(&u.display_name)
                 .bind(&u.password_hash).bind(&u.role).bind(u.enabled).bind(u.created_at).bind(u.updated_at)
+                .bind(&u.tenant_id)
                 .execute(p).await.map(|d| d.rows_affected())
         });
         res.map(|_| ()).map_err(|e| match StoreError::from(e) {

@@ -16,14 +16,26 @@ impl Database {
         user_id: Option<&str>,
         page: Page,
     ) -> Result<Vec<VirtualKeyRecord>> {
-        if user_id.is_some_and(crate::db::unmatchable) {
+        self.list_virtual_keys_of(user_id, None, page).await
+    }
+
+    /// Lists keys, optionally only those of one user and/or one tenant.
+    pub async fn list_virtual_keys_of(
+        &self,
+        user_id: Option<&str>,
+        tenant_id: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<VirtualKeyRecord>> {
+        if user_id.is_some_and(crate::db::unmatchable)
+            || tenant_id.is_some_and(crate::db::unmatchable)
+        {
             return Ok(vec![]);
         }
         let sql = format!(
-            "SELECT {COLS} FROM virtual_keys WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at, id LIMIT $2 OFFSET $3"
+            "SELECT {COLS} FROM virtual_keys WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR tenant_id = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4"
         );
         Ok(
-            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(page.limit).bind(page.skip).fetch_all(p).await?),
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(tenant_id).bind(page.limit).bind(page.skip).fetch_all(p).await?),
         )
     }
 

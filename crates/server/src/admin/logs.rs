@@ -133,6 +133,8 @@ pub async fn list(
         status: q.status,
         since_ms: time_param("since", &q.since)?,
         until_ms: time_param("until", &q.until)?,
+        cache: None,
+        tenant_id: None,
     };
     let total = s.db.count_request_logs(&filter).await?;
     let items = s.db.query_request_logs(&filter, page).await?;

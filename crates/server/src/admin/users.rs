@@ -96,6 +96,7 @@ pub fn new_user_record(i: &UserInput) -> ApiResult<UserRecord> {
         password_hash: i.password.as_deref().map(hash_password).transpose()?,
         role,
         enabled: true,
+        tenant_id: None,
         created_at: now,
         updated_at: now,
     })
