@@ -227,37 +227,136 @@ pub async fn serve(settings: Settings, overrides: Overrides) -> anyhow::Result<(
     let addr = format!("{}:{}", settings.host, settings.port);
     let poll = Duration::from_millis(settings.catalogue_poll_ms.max(100));
     let probe_every = settings.health_probe_interval_secs;
+    let workers = match settings.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
     let state = build_state(settings, overrides).await?;
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
+    let listeners = bind_workers(&addr, workers)?;
+    let local = listeners[0].local_addr()?;
     let stop = CancellationToken::new();
     let gateway = state.gateway.clone();
+    #[allow(clippy::disallowed_methods)] // stopped by `stop`, awaited below
     let watcher = tokio::spawn(gateway.clone().watch_catalogue(poll, stop.clone()));
     let prober = (probe_every > 0).then(|| {
+        #[allow(clippy::disallowed_methods)] // stopped by `stop`, awaited below
         tokio::spawn(probe_providers(
             state.clone(),
             Duration::from_secs(probe_every),
             stop.clone(),
         ))
     });
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tracing::info!(addr = %local, database = ?state.db.backend(), "modelgate listening");
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal(stop.clone()))
-        .await?;
+    #[allow(clippy::disallowed_methods)] // stopped by `stop`, awaited below
+    let upkeep = tokio::spawn(metrics_upkeep(state.metrics.clone(), stop.clone()));
+    tracing::info!(addr = %local, workers, database = ?state.db.backend(), "modelgate listening");
+    // One single-threaded runtime per core, each accepting on its own SO_REUSEPORT socket: a
+    // request, its upstream call and that connection's task stay on one thread.
+    let mut threads = Vec::with_capacity(workers);
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let router = router(state.clone());
+        let stop = stop.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("modelgate-worker-{i}"))
+            .spawn(move || run_worker(listener, router, stop))?;
+        threads.push(t);
+    }
+    shutdown_signal(stop.clone()).await;
     stop.cancel();
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            if t.join().is_err() {
+                tracing::error!("a worker thread panicked");
+            }
+        }
+    });
+    let _ = joined.await;
     let _ = watcher.await;
     if let Some(p) = prober {
         let _ = p.await;
     }
+    let _ = upkeep.await;
     gateway.logger.flush().await;
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds one listener per worker on the same address (the first picks the port when it is 0).
+fn bind_workers(addr: &str, n: usize) -> anyhow::Result<Vec<std::net::TcpListener>> {
+    let first: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .with_context(|| format!("cannot resolve {addr}"))?
+        .next()
+        .with_context(|| format!("cannot resolve {addr}"))?;
+    let mut out = Vec::with_capacity(n);
+    let mut at = first;
+    for _ in 0..n.max(1) {
+        let socket = if at.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        #[cfg(unix)]
+        socket.set_reuseport(true)?;
+        socket.set_nodelay(true)?;
+        socket
+            .bind(at)
+            .with_context(|| format!("cannot listen on {at}"))?;
+        let l = socket.listen(4096)?;
+        at = l.local_addr()?;
+        out.push(l.into_std()?);
+    }
+    Ok(out)
+}
+
+/// One worker: a current-thread runtime serving its listener until `stop`.
+fn run_worker(listener: std::net::TcpListener, router: Router, stop: CancellationToken) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a worker runtime");
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot use a worker listener");
+                return;
+            }
+        };
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let stopped = stop.clone();
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await
+        {
+            tracing::error!(error = %e, "a worker stopped serving");
+        }
+    });
+}
+
+/// Drains the Prometheus histograms regularly, so that samples never pile up when nobody
+/// scrapes `/metrics`.
+async fn metrics_upkeep(
+    handle: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    stop: CancellationToken,
+) {
+    let Some(handle) = handle else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => handle.run_upkeep(),
+        }
+    }
 }
 
 /// Active health probes: every `every`, list each enabled provider's models (never a billed

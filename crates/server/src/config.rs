@@ -73,6 +73,8 @@ pub struct Settings {
     /// The calendar of daily/weekly/monthly quotas and budgets, as an offset from UTC
     /// (`+08:00`, `-05:00`; default `+00:00`).
     pub quota_utc_offset: String,
+    /// Data-plane worker threads, each with its own runtime and listener (0: one per core).
+    pub workers: usize,
     /// Response cache (seed 002: `CACHE_ENABLED`, `CACHE_TTL` seconds); off by default.
     pub cache_enabled: bool,
     pub cache_ttl: u64,
@@ -192,6 +194,7 @@ impl Default for Settings {
             redis_prefix: "modelgate:".into(),
             default_output_tokens: 4096,
             quota_utc_offset: "+00:00".into(),
+            workers: 0,
             cache_enabled: false,
             cache_ttl: 3600,
             session_ttl_secs: 3600,

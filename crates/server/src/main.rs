@@ -56,7 +56,10 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&anyhow::anyhow!("invalid configuration: {e}")),
     };
+    // The control runtime: start-up, admin-triggered reloads, the request-log writer and other
+    // background tasks. The data plane runs on its own per-core runtimes (`app::serve`).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {

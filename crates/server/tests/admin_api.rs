@@ -1163,7 +1163,7 @@ async fn secrets_never_leak(db: common::Db) {
     let gw = Gateway::start_with(Options::new(db).env("LOG_LEVEL", "debug")).await;
     let (boot_password, boot_key) = gw.bootstrap_credentials().expect("bootstrap line");
     let upstream: Vec<String> = (0..6)
-        .map(|i| format!("sk-UPSTREAM-{i}-{}", uuid::Uuid::new_v4().simple()))
+        .map(|i| format!("sk-UPSTREAM-{i}-{}", uuid::Uuid::now_v7().simple()))
         .collect();
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut virtual_keys: Vec<String> = Vec::new();

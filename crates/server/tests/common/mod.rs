@@ -5,6 +5,8 @@
 //! waits until it listens. `mock::MockUpstream` (see `mock.rs`) speaks the OpenAI wire format.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test servers are aborted with the test; nothing waits for them to shut down.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code)]
 
 pub mod mock;
