@@ -90,8 +90,27 @@ pub struct Inbound {
     pub hints: ClientHints,
     pub content_type: Option<String>,
     pub accept: Option<String>,
+    /// The client's `Cache-Control` (for the response cache).
+    pub cache_control: ClientCacheControl,
     pub body: Bytes,
     pub started: Instant,
+}
+
+/// What the client allows (`Cache-Control`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientCacheControl {
+    pub no_cache: bool,
+    pub no_store: bool,
+}
+
+impl ClientCacheControl {
+    pub fn parse(header: Option<&str>) -> Self {
+        let h = header.unwrap_or("").to_ascii_lowercase();
+        Self {
+            no_cache: h.contains("no-cache") || h.contains("no-store"),
+            no_store: h.contains("no-store"),
+        }
+    }
 }
 
 /// Who is calling.
@@ -181,5 +200,6 @@ pub struct Call {
     pub hints: ClientHints,
     pub content_type: Option<String>,
     pub accept: Option<String>,
+    pub cache_control: ClientCacheControl,
     pub started: Instant,
 }

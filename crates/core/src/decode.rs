@@ -29,6 +29,7 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
         hints,
         content_type,
         accept,
+        cache_control,
         body,
         started,
     } = inbound;
@@ -55,6 +56,7 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
             hints,
             content_type,
             accept,
+            cache_control,
             started,
         });
     }
@@ -117,6 +119,7 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
         hints,
         content_type,
         accept,
+        cache_control,
         started,
     })
 }

@@ -42,6 +42,14 @@ pub struct GatewaySettings {
     pub routing: RoutingConfig,
     /// Records the request-log queue holds before new ones are shed (and counted).
     pub log_queue: usize,
+    pub cache: CacheSettings,
+}
+
+/// The response cache.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    pub ttl: Duration,
 }
 
 impl Default for GatewaySettings {
@@ -56,6 +64,10 @@ impl Default for GatewaySettings {
             session_ttl: Duration::from_secs(3600),
             routing: RoutingConfig::default(),
             log_queue: 100_000,
+            cache: CacheSettings {
+                enabled: false,
+                ttl: Duration::from_secs(3600),
+            },
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod admit;
 pub mod auth;
+pub mod cache;
 pub mod call;
 pub mod catalogue;
 pub mod clients;

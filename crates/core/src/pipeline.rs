@@ -10,7 +10,7 @@ use crate::reply::{self, Reply};
 use crate::resolve::{Candidate, Group, Route, RouteSource};
 use crate::settle::Settle;
 use crate::strategy::Strategy;
-use crate::{admit, auth, decode, dispatch, respond, route};
+use crate::{admit, auth, cache, decode, dispatch, respond, route};
 
 /// Serves one data-plane request.
 pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
@@ -48,12 +48,33 @@ pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
             return reply::error(dialect, &e);
         }
     };
+    // The response cache answers before any upstream is called.
+    let cache_key = cache::key(gw, &call, &route.resolved);
+    if let Some(k) = &cache_key {
+        match cache::lookup(gw, &call, k, settle).await {
+            Ok(mut hit) => {
+                hit.headers.extend(limit_headers);
+                return hit;
+            }
+            Err(s) => settle = s,
+        }
+    }
     let plan = route::plan(gw, &route, call.session.as_deref(), true);
     // 6. dispatch, 7. respond (8. settle runs inside respond, when the reply is complete)
     let mut reply = match dispatch::dispatch(gw, &call, &plan, &mut settle).await {
-        Ok(delivery) => respond::delivered(gw, &call, &route.resolved, delivery, settle),
+        Ok(delivery) => respond::delivered(
+            gw,
+            &call,
+            &route.resolved,
+            delivery,
+            settle,
+            cache_key.as_deref(),
+        ),
         Err(failure) => respond::failed(&call, failure, settle),
     };
+    if cache_key.is_some() {
+        reply.headers.push(("x-modelgate-cache", "miss".into()));
+    }
     reply.headers.extend(limit_headers);
     reply
 }

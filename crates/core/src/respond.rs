@@ -38,6 +38,7 @@ pub fn delivered(
     resolved: &str,
     d: Delivery,
     mut settle: Settle,
+    cache_key: Option<&str>,
 ) -> Reply {
     let headers = route_headers(call, &d);
     if let Some(session) = &call.session {
@@ -53,11 +54,14 @@ pub fn delivered(
         Delivered::Full(bytes) => full(
             gw,
             call,
-            d.upstream_dialect,
-            d.status,
-            d.content_type,
-            bytes,
+            Whole {
+                up: d.upstream_dialect,
+                status: d.status,
+                content_type: d.content_type,
+                bytes,
+            },
             settle,
+            cache_key,
         ),
         Delivered::Events(events) => {
             let upstream = StreamSource {
@@ -129,15 +133,27 @@ fn response_options(call: &Call) -> ResponseOptions {
 }
 
 /// A whole body: passed through, or converted.
-fn full(
-    gw: &Arc<Gateway>,
-    call: &Call,
+/// A whole upstream answer.
+struct Whole {
     up: Option<Dialect>,
     status: u16,
     content_type: Option<String>,
     bytes: Bytes,
+}
+
+fn full(
+    gw: &Arc<Gateway>,
+    call: &Call,
+    whole: Whole,
     mut settle: Settle,
+    cache_key: Option<&str>,
 ) -> Reply {
+    let Whole {
+        up,
+        status,
+        content_type,
+        bytes,
+    } = whole;
     let counting = matches!(
         call.endpoint,
         Endpoint::MessagesCountTokens
@@ -158,10 +174,18 @@ fn full(
                 Dialect::OpenaiChat => usage_of_body(&bytes).map(|u| u.to_canonical()),
                 d => codec::usage_of_response(d, &bytes),
             };
+            if let Some(k) = cache_key
+                && let Ok(resp) = codec::decode_response(d, &bytes)
+            {
+                crate::cache::store(gw, call, k, &resp);
+            }
             (bytes.clone(), usage)
         }
         Some(d) => match codec::decode_response(d, &bytes) {
             Ok(resp) => {
+                if let Some(k) = cache_key {
+                    crate::cache::store(gw, call, k, &resp);
+                }
                 let usage = resp.usage;
                 let out =
                     codec::encode_response(call.reply_dialect, &resp, &response_options(call));

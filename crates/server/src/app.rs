@@ -111,6 +111,10 @@ pub async fn build_state(settings: Settings, overrides: Overrides) -> anyhow::Re
             session_ttl: Duration::from_secs(settings.session_ttl_secs.max(1)),
             routing: settings.routing(),
             log_queue: 100_000,
+            cache: modelgate_core::gateway::CacheSettings {
+                enabled: settings.cache_enabled,
+                ttl: Duration::from_secs(settings.cache_ttl.max(1)),
+            },
         },
         modelgate_core::clock::system(),
         modelgate_core::ledger::Ledger::new(state_backend(&settings)?, settings.governance()?),

@@ -74,6 +74,10 @@ pub fn inbound(endpoint: Endpoint, headers: &HeaderMap, uri: &Uri, body: Bytes) 
         },
         content_type: header_str(headers, header::CONTENT_TYPE.as_str()).map(str::to_owned),
         accept: header_str(headers, header::ACCEPT.as_str()).map(str::to_owned),
+        cache_control: modelgate_core::call::ClientCacheControl::parse(header_str(
+            headers,
+            header::CACHE_CONTROL.as_str(),
+        )),
         body,
         started,
     }
