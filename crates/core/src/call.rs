@@ -65,6 +65,18 @@ impl Endpoint {
         }
     }
 
+    /// `messages/count_tokens` or `:countTokens`.
+    pub fn is_count_tokens(&self) -> bool {
+        matches!(
+            self,
+            Endpoint::MessagesCountTokens
+                | Endpoint::Gemini {
+                    method: GeminiMethod::CountTokens,
+                    ..
+                }
+        )
+    }
+
     /// The dialect the client reads replies (and errors) in.
     pub fn reply_dialect(&self) -> Dialect {
         match self {
@@ -201,5 +213,7 @@ pub struct Call {
     pub content_type: Option<String>,
     pub accept: Option<String>,
     pub cache_control: ClientCacheControl,
+    /// The id shown to the client for a reply the gateway builds (Responses `resp_…`).
+    pub reply_id: String,
     pub started: Instant,
 }

@@ -57,6 +57,7 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
             content_type,
             accept,
             cache_control,
+            reply_id: reply_id(),
             started,
         });
     }
@@ -120,8 +121,13 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
         content_type,
         accept,
         cache_control,
+        reply_id: reply_id(),
         started,
     })
+}
+
+fn reply_id() -> String {
+    format!("resp_{}", uuid::Uuid::now_v7().simple())
 }
 
 fn endpoint_has_stream(e: &Endpoint) -> bool {

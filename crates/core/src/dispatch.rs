@@ -123,6 +123,8 @@ struct Prepared {
     content_type: Option<String>,
     accept_sse: bool,
     added_usage_chunk: bool,
+    /// What the conversion had to drop (recorded in the request log).
+    dropped: Vec<String>,
 }
 
 /// Why a candidate cannot serve this call at all (it is skipped, not failed).
@@ -155,6 +157,11 @@ impl Canonical<'_> {
             Err(e) => Err(GatewayError::bad_request(e.to_string(), e.param())),
         }
     }
+}
+
+/// Whether a candidate can answer a count-tokens call itself (same dialect upstream).
+pub fn can_count(call: &Call, cand: &Candidate) -> bool {
+    served_dialects(cand).contains(&call.request_dialect)
 }
 
 /// The upstream dialects a candidate can be called in for generation.
@@ -216,6 +223,7 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
                 content_type: call.content_type.clone(),
                 accept_sse: false,
                 added_usage_chunk: false,
+                dropped: Vec::new(),
             })
         }
         Endpoint::Embeddings => {
@@ -242,6 +250,7 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
                 content_type: json,
                 accept_sse: false,
                 added_usage_chunk: false,
+                dropped: Vec::new(),
             })
         }
         Endpoint::MessagesCountTokens
@@ -274,6 +283,7 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
                 content_type: json,
                 accept_sse: false,
                 added_usage_chunk: false,
+                dropped: Vec::new(),
             })
         }
         _ => {
@@ -296,8 +306,13 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
                     &cand.upstream_model,
                 )
                 .map_err(refused)?;
-            let (body, added_usage_chunk) = if up == call.request_dialect {
-                same_dialect_body(call, cand, up).map_err(|e| Skip::Refused(encode_error(e)))?
+            // A body carrying signatures sealed for another dialect (`mg1:…`, from an earlier
+            // turn served elsewhere) is converted even to its own dialect, which unseals them.
+            let sealed = memchr::memmem::find(&call.raw, b"\"mg1:").is_some();
+            let (body, added_usage_chunk, dropped) = if up == call.request_dialect && !sealed {
+                let (b, u) = same_dialect_body(call, cand, up)
+                    .map_err(|e| Skip::Refused(encode_error(e)))?;
+                (b, u, Vec::new())
             } else {
                 converted_body(call, cand, up, canon).map_err(Skip::Refused)?
             };
@@ -309,6 +324,7 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
                 content_type: json,
                 accept_sse: call.stream,
                 added_usage_chunk,
+                dropped,
             })
         }
     }
@@ -395,7 +411,7 @@ fn converted_body(
     cand: &Candidate,
     up: Dialect,
     canon: &mut Canonical<'_>,
-) -> Result<(Vec<u8>, bool), GatewayError> {
+) -> Result<(Vec<u8>, bool, Vec<String>), GatewayError> {
     let req = canon.get()?;
     let default_max_tokens = defaults(cand)
         .iter()
@@ -408,14 +424,10 @@ fn converted_body(
         default_max_tokens,
         include_usage: true,
     };
-    let mut dropped = Vec::new();
+    let mut dropped = req.dropped.clone();
     let body = codec::encode_request(up, req, &opts, &mut dropped)
         .map_err(|e| GatewayError::bad_request(e.to_string(), None))?;
-    if dropped.is_empty() {
-        return Ok((body, up == Dialect::OpenaiChat && call.stream));
-    }
-    tracing::debug!(dropped = ?dropped, "fields dropped in conversion");
-    Ok((body, up == Dialect::OpenaiChat && call.stream))
+    Ok((body, up == Dialect::OpenaiChat && call.stream, dropped))
 }
 
 /// Runs the attempts of a call over its plan.
@@ -475,6 +487,9 @@ pub async fn dispatch(
         if !stats.admits(hs) {
             skipped_open += 1;
             continue;
+        }
+        for d in &prepared.dropped {
+            settle.note(format!("dropped:{d}"));
         }
         // Money is reserved at this candidate's prices before it is tried.
         if let (Caller::Key(k), Some((ledger, r))) = (&call.caller, settle.reservation()) {

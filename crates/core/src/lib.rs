@@ -17,6 +17,8 @@ pub mod call;
 pub mod catalogue;
 pub mod clients;
 pub mod clock;
+pub mod conversation;
+pub mod count;
 pub mod decode;
 pub mod dispatch;
 pub mod error;

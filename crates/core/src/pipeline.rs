@@ -10,7 +10,7 @@ use crate::reply::{self, Reply};
 use crate::resolve::{Candidate, Group, Route, RouteSource};
 use crate::settle::Settle;
 use crate::strategy::Strategy;
-use crate::{admit, auth, cache, decode, dispatch, respond, route};
+use crate::{admit, auth, cache, conversation, count, decode, dispatch, respond, route};
 
 /// Serves one data-plane request.
 pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
@@ -21,10 +21,14 @@ pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
         Err(e) => return reply::error(dialect, &e),
     };
     // 3. decode
-    let call = match decode::decode(inbound, caller) {
+    let mut call = match decode::decode(inbound, caller) {
         Ok(c) => c,
         Err(e) => return reply::error(dialect, &e),
     };
+    // A Responses `previous_response_id` brings its stored history into the input.
+    if let Err(e) = conversation::expand(gw, &mut call).await {
+        return reply::error(dialect, &e);
+    }
     // settle opens here: from now on every outcome is recorded exactly once.
     let mut settle = Settle::begin(&gw.logger, &call, gw.settings.log_bodies);
     // 4. admit: the key's rules, and its limits reserved for the worst case
@@ -60,6 +64,20 @@ pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
         }
     }
     let plan = route::plan(gw, &route, call.session.as_deref(), true);
+    // Token counting with no upstream of the same dialect is answered locally.
+    if call.endpoint.is_count_tokens()
+        && !plan
+            .iter()
+            .any(|p| dispatch::can_count(&call, &p.candidate))
+    {
+        let r = match count::estimate(&call) {
+            Ok(r) => r,
+            Err(e) => reply::error(dialect, &e),
+        };
+        settle.note("token_estimate");
+        settle.finish(r.status, None, None);
+        return r;
+    }
     // 6. dispatch, 7. respond (8. settle runs inside respond, when the reply is complete)
     let mut reply = match dispatch::dispatch(gw, &call, &plan, &mut settle).await {
         Ok(delivery) => respond::delivered(

@@ -67,11 +67,19 @@ fn openai_error(e: &ErrorInfo) -> serde_json::Value {
 
 /// An error reply in the client's dialect, with `Retry-After` when the wait is known.
 pub fn error(dialect: Dialect, e: &GatewayError) -> Reply {
-    let body = match dialect {
-        Dialect::OpenaiChat | Dialect::OpenaiResponses => Bytes::from(e.body().to_string()),
-        d => error_body(d, &e.info()),
+    let info = e.info();
+    let (status, body) = match dialect {
+        Dialect::OpenaiChat | Dialect::OpenaiResponses => {
+            (e.status(), Bytes::from(e.body().to_string()))
+        }
+        // Anthropic says "overloaded" with its own 529.
+        Dialect::Anthropic => (
+            modelgate_formats::anthropic::wire_status(&info),
+            error_body(Dialect::Anthropic, &info),
+        ),
+        d => (e.status(), error_body(d, &info)),
     };
-    let mut r = Reply::json(e.status(), body);
+    let mut r = Reply::json(status, body);
     if let Some(d) = e.retry_after() {
         r.headers
             .push(("retry-after", d.as_secs_f64().ceil().max(1.0).to_string()));

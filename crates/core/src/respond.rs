@@ -125,7 +125,7 @@ fn route_headers(call: &Call, d: &Delivery) -> Vec<(&'static str, String)> {
 fn response_options(call: &Call) -> ResponseOptions {
     ResponseOptions {
         model: call.model.clone(),
-        id: None,
+        id: Some(call.reply_id.clone()),
         created: chrono::Utc::now().timestamp(),
         sse: gemini_sse(call) || call.reply_dialect != Dialect::Gemini,
         include_usage: call.client_wants_usage,
@@ -202,6 +202,9 @@ fn full(
         },
     };
     settle.set_response_body(&bytes);
+    if (200..300).contains(&status) {
+        crate::conversation::remember(gw, call, &body);
+    }
     if call.endpoint == Endpoint::ChatCompletions && call.reply_dialect == Dialect::OpenaiChat {
         remember_answer(gw, call, answer_text_of_chat(&body));
     }
@@ -351,6 +354,8 @@ struct Relay {
     stats: Arc<UpstreamStats>,
     capture: Option<String>,
     session: Option<(String, String)>,
+    /// Responses streams to be stored: the input to store with the completed answer.
+    history: Option<Vec<serde_json::Value>>,
     ended: bool,
 }
 
@@ -409,6 +414,7 @@ fn client_stream(
         stats,
         capture: session.as_ref().map(|_| String::new()),
         session,
+        history: crate::conversation::history_of(call),
         ended: false,
     };
     futures::stream::unfold(relay, |mut r| async move {
@@ -419,12 +425,24 @@ fn client_stream(
             match r.events.next().await {
                 Step::Event(block) => {
                     if let Some(out) = r.on_event(block) {
+                        if r.history.is_some()
+                            && let Some(resp) = crate::conversation::completed_response(&out)
+                            && let Some(h) = r.history.take()
+                        {
+                            crate::conversation::store(&r.gw, h, &resp);
+                        }
                         return Some((Ok(out), r));
                     }
                 }
                 Step::End => {
                     r.ended = true;
                     if let Some(out) = r.on_end() {
+                        if r.history.is_some()
+                            && let Some(resp) = crate::conversation::completed_response(&out)
+                            && let Some(h) = r.history.take()
+                        {
+                            crate::conversation::store(&r.gw, h, &resp);
+                        }
                         return Some((Ok(out), r));
                     }
                     return None;
