@@ -63,7 +63,12 @@ pub async fn handle(gw: &Arc<Gateway>, inbound: Inbound) -> Reply {
             Err(s) => settle = s,
         }
     }
-    let plan = route::plan(gw, &route, call.session.as_deref(), true);
+    let free = if route::needs_prices(&route) {
+        route::free_providers(gw, &route, &call.caller).await
+    } else {
+        Default::default()
+    };
+    let plan = route::plan(gw, &route, call.session.as_deref(), true, &free);
     // Token counting with no upstream of the same dialect is answered locally.
     if call.endpoint.is_count_tokens()
         && !plan

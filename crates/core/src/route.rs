@@ -181,9 +181,67 @@ pub async fn route(
     Err(GatewayError::ModelNotFound(requested.to_owned()))
 }
 
+/// Whether any group of a route is balanced by price (its candidates then need `free`).
+pub fn needs_prices(route: &Route) -> bool {
+    route
+        .groups
+        .iter()
+        .any(|g| g.strategy == Strategy::Cheapest)
+}
+
+/// The providers whose free credit the caller has not used up, among a route's candidates
+/// (one state read; only for routes balanced by price).
+pub async fn free_providers(gw: &Gateway, route: &Route, caller: &Caller) -> HashSet<String> {
+    let Caller::Key(key) = caller else {
+        return HashSet::new();
+    };
+    let mut probes = Vec::new();
+    for c in route.groups.iter().flat_map(|g| &g.candidates) {
+        if let Some(grant) = c.provider.free_credit {
+            let granted = match grant {
+                crate::policy::FreeCredit::Money { amount } => {
+                    modelgate_store::state::to_nanos(amount).unwrap_or(0)
+                }
+                crate::policy::FreeCredit::Tokens { tokens }
+                | crate::policy::FreeCredit::ModelTokens { tokens } => {
+                    i64::try_from(tokens).unwrap_or(i64::MAX)
+                }
+            };
+            let k =
+                crate::ledger::grant_key(&key.key_id, &c.provider, c.model.as_ref(), Some(grant));
+            probes.push((c.provider.id.clone(), k, granted));
+        }
+    }
+    if probes.is_empty() {
+        return HashSet::new();
+    }
+    let counters: Vec<modelgate_store::state::Counter> = probes
+        .iter()
+        .map(|(_, k, _)| modelgate_store::state::Counter::total(k.clone()))
+        .collect();
+    let used = gw
+        .ledger
+        .read(&counters, modelgate_store::now_ms())
+        .await
+        .unwrap_or_default();
+    probes
+        .into_iter()
+        .zip(used)
+        .filter(|((_, _, granted), used)| used < granted)
+        .map(|((p, _, _), _)| p)
+        .collect()
+}
+
 /// Orders a route's candidates: each group by its strategy (open circuits last), groups
-/// in order, duplicates dropped, a healthy session pin first.
-pub fn plan(gw: &Gateway, route: &Route, session: Option<&str>, commit: bool) -> Vec<Planned> {
+/// in order, duplicates dropped, a healthy session pin first. `free` names the providers whose
+/// free credit makes them free for this caller (used by `cheapest`).
+pub fn plan(
+    gw: &Gateway,
+    route: &Route,
+    session: Option<&str>,
+    commit: bool,
+    free: &HashSet<String>,
+) -> Vec<Planned> {
     let hs = &gw.health.settings;
     let mut out: Vec<Planned> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
@@ -210,6 +268,7 @@ pub fn plan(gw: &Gateway, route: &Route, session: Option<&str>, commit: bool) ->
                     in_flight,
                     ewma_latency_ms,
                     success_rate,
+                    price: effective_price(cands[i].0, free),
                 }
             })
             .collect();
@@ -257,7 +316,7 @@ pub async fn decide(
         "routing-decide",
     )));
     let route = route(gw, model, &caller, false).await?;
-    let plan = plan(gw, &route, session, false);
+    let plan = plan(gw, &route, session, false, &HashSet::new());
     let hs = &gw.health.settings;
     let candidates: Vec<DecisionCandidate> = plan
         .iter()
@@ -337,4 +396,16 @@ pub async fn list_models(gw: &Gateway, caller: &Caller) -> Vec<(String, String)>
     out.dedup_by(|a, b| a.0 == b.0);
     out.retain(|(m, _)| caller.allows_model(m));
     out
+}
+
+/// A candidate's price per million input + output tokens, 0 when free credit covers it.
+fn effective_price(c: &Candidate, free: &HashSet<String>) -> Option<f64> {
+    if free.contains(&c.provider.id) {
+        return Some(0.0);
+    }
+    let p = &c.model.as_ref()?.pricing;
+    let f = |d: Option<rust_decimal::Decimal>| {
+        d.map_or(0.0, |d| d.to_string().parse::<f64>().unwrap_or(0.0))
+    };
+    Some(f(p.input) + f(p.output))
 }

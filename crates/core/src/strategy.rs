@@ -31,16 +31,20 @@ pub enum Strategy {
     BestPerformance,
     Adaptive,
     Priority,
+    /// The lowest effective price for this caller first (a candidate whose provider still has
+    /// free credit for the caller is free); ties by weight.
+    Cheapest,
 }
 
 impl Strategy {
-    pub const ALL: [&'static str; 6] = [
+    pub const ALL: [&'static str; 7] = [
         "weighted_random",
         "round_robin",
         "least_connections",
         "best_performance",
         "adaptive",
         "priority",
+        "cheapest",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Strategy {
             Strategy::BestPerformance => "best_performance",
             Strategy::Adaptive => "adaptive",
             Strategy::Priority => "priority",
+            Strategy::Cheapest => "cheapest",
         }
     }
 }
@@ -65,6 +70,7 @@ impl FromStr for Strategy {
             "best_performance" => Ok(Strategy::BestPerformance),
             "adaptive" => Ok(Strategy::Adaptive),
             "priority" | "fallback" => Ok(Strategy::Priority),
+            "cheapest" | "cost" => Ok(Strategy::Cheapest),
             _ => Err(format!(
                 "unknown strategy '{s}'; expected one of: {}",
                 Strategy::ALL.join(", ")
@@ -83,6 +89,9 @@ pub struct Input {
     pub in_flight: i64,
     pub ewma_latency_ms: Option<f64>,
     pub success_rate: f64,
+    /// Effective price for this caller (per million input + output tokens; 0 when free);
+    /// `None` when unknown (ordered last by `cheapest`).
+    pub price: Option<f64>,
 }
 
 /// Mutable selection state of one group (a logical model or an ad-hoc group).
@@ -201,6 +210,17 @@ impl Selector {
                 let scores = inputs.iter().map(|i| -(i.priority as f64)).collect();
                 (idx, scores)
             }
+            Strategy::Cheapest => {
+                let price = |i: &Input| i.price.unwrap_or(f64::INFINITY);
+                let mut idx: Vec<usize> = (0..n).collect();
+                idx.sort_by(|&a, &b| {
+                    price(&inputs[a])
+                        .total_cmp(&price(&inputs[b]))
+                        .then(inputs[b].weight.total_cmp(&inputs[a].weight))
+                });
+                let scores = inputs.iter().map(|i| -price(i)).collect();
+                (idx, scores)
+            }
         }
     }
 
@@ -255,6 +275,7 @@ mod tests {
             in_flight: 0,
             ewma_latency_ms: None,
             success_rate: 1.0,
+            price: None,
         }
     }
 
@@ -373,5 +394,21 @@ mod tests {
             assert_eq!(s.parse::<Strategy>().unwrap().as_str(), s);
         }
         assert!("nope".parse::<Strategy>().is_err());
+    }
+
+    #[test]
+    fn cheapest_orders_by_price_then_weight() {
+        let priced = |id: &str, w: f64, p: Option<f64>| Input {
+            price: p,
+            ..input(id, w)
+        };
+        let inputs = vec![
+            priced("a", 1.0, Some(3.0)),
+            priced("b", 1.0, None),
+            priced("c", 1.0, Some(0.0)),
+            priced("d", 5.0, Some(3.0)),
+        ];
+        let (order, _) = Selector::default().order(Strategy::Cheapest, &inputs, true);
+        assert_eq!(order, vec![2, 3, 0, 1]);
     }
 }
