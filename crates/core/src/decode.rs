@@ -17,6 +17,9 @@ use crate::error::GatewayError;
 
 /// Longest session id accepted (longer ones are ignored, never stored).
 const MAX_SESSION_ID: usize = 256;
+/// Longest model name accepted. Model names key health stats, pins and logs, so a client must
+/// not be able to make them megabytes long.
+pub const MAX_MODEL_NAME: usize = 512;
 
 /// Decodes an inbound request for an authenticated caller.
 pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
@@ -39,6 +42,7 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
         .filter(|s| !s.is_empty() && s.len() <= MAX_SESSION_ID);
     if let Endpoint::Passthrough { .. } = endpoint {
         let model = passthrough_model(content_type.as_deref(), &body).unwrap_or_default();
+        check_model_length(&model)?;
         return Ok(Call {
             request_id,
             endpoint,
@@ -76,6 +80,7 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
     if model.trim().is_empty() {
         return Err(missing_model());
     }
+    check_model_length(&model)?;
     let stream_field = match obj.get_as::<Option<bool>>("stream") {
         None => false,
         Some(Ok(v)) => v.unwrap_or(false),
@@ -143,6 +148,16 @@ fn missing_model() -> GatewayError {
         param: Some("model".into()),
         code: Some("missing_model"),
     }
+}
+
+fn check_model_length(model: &str) -> Result<(), GatewayError> {
+    if model.len() > MAX_MODEL_NAME {
+        return Err(GatewayError::bad_request(
+            format!("`model` is longer than {MAX_MODEL_NAME} bytes"),
+            Some("model"),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_object(body: &Bytes) -> Result<RawObject, GatewayError> {

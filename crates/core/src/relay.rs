@@ -18,38 +18,38 @@ pub const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 type ByteStream = BoxStream<'static, reqwest::Result<Bytes>>;
 
 /// Reads a whole body, failing when it exceeds `limit` or stays idle past `timeout`.
+///
+/// Memory stays near the body's size: with a `Content-Length` the buffer is allocated once;
+/// without one the chunks are kept as received and joined once at the end (never a doubling
+/// buffer that copies itself on the way to the limit).
 pub async fn read_body(
     resp: reqwest::Response,
     timeout: Duration,
     limit: usize,
 ) -> Result<Bytes, UpstreamFailure> {
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(UpstreamFailure::Broken(format!(
-            "the upstream body is larger than {limit} bytes"
-        )));
+    let too_large =
+        || UpstreamFailure::Broken(format!("the upstream body is larger than {limit} bytes"));
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
     }
     let mut stream = resp.bytes_stream();
-    let mut first: Option<Bytes> = None;
-    let mut buf: Option<BytesMut> = None;
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut exact = declared
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .map(BytesMut::with_capacity);
+    let mut have = 0usize;
     let read = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| UpstreamFailure::from_reqwest(&e, timeout))?;
-            let have = first.as_ref().map_or(0, Bytes::len) + buf.as_ref().map_or(0, BytesMut::len);
-            if have + chunk.len() > limit {
-                return Err(UpstreamFailure::Broken(format!(
-                    "the upstream body is larger than {limit} bytes"
-                )));
+            have += chunk.len();
+            if have > limit {
+                return Err(too_large());
             }
-            match (&mut first, &mut buf) {
-                (None, None) => first = Some(chunk),
-                (Some(f), None) => {
-                    let mut b = BytesMut::with_capacity(f.len() + chunk.len());
-                    b.extend_from_slice(f);
-                    b.extend_from_slice(&chunk);
-                    first = None;
-                    buf = Some(b);
-                }
-                (_, Some(b)) => b.extend_from_slice(&chunk),
+            match &mut exact {
+                Some(b) => b.extend_from_slice(&chunk),
+                None => chunks.push(chunk),
             }
         }
         Ok::<(), UpstreamFailure>(())
@@ -59,10 +59,19 @@ pub async fn read_body(
         Ok(Err(f)) => return Err(f),
         Ok(Ok(())) => {}
     }
-    Ok(match (first, buf) {
-        (_, Some(b)) => b.freeze(),
-        (Some(f), None) => f,
-        (None, None) => Bytes::new(),
+    if let Some(b) = exact {
+        return Ok(b.freeze());
+    }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => {
+            let mut b = BytesMut::with_capacity(have);
+            for c in chunks.drain(..) {
+                b.extend_from_slice(&c);
+            }
+            b.freeze()
+        }
     })
 }
 

@@ -237,10 +237,8 @@ pub fn failed(call: &Call, f: Failure, mut settle: Settle) -> Reply {
                 None,
                 Some(format!("the upstream answered {status}")),
             );
-            Reply::json(
-                status,
-                upstream_error_body(call.reply_dialect, d, status, &body),
-            )
+            let (status, body) = upstream_error(call.reply_dialect, d, status, &body);
+            Reply::json(status, body)
         }
         FailureKind::Upstream(other, _) => {
             let e = GatewayError::Upstream(other);
@@ -251,16 +249,18 @@ pub fn failed(call: &Call, f: Failure, mut settle: Settle) -> Reply {
     r.header("x-modelgate-attempts", attempts)
 }
 
-/// An upstream's error body for the client: unchanged when it is already in the client's
-/// dialect, otherwise converted (or described) in the client's error shape.
-fn upstream_error_body(client: Dialect, up: Option<Dialect>, status: u16, body: &Bytes) -> Bytes {
+/// An upstream's error for the client: unchanged when it is already in the client's dialect,
+/// otherwise converted (or described) in the client's error shape, with the status that shape
+/// uses (an overloaded Anthropic upstream's 529 is a 503 to OpenAI and Gemini clients, and an
+/// overloaded other upstream is a 529 to Anthropic clients).
+fn upstream_error(client: Dialect, up: Option<Dialect>, status: u16, body: &Bytes) -> (u16, Bytes) {
     let openai_family = |d: Dialect| matches!(d, Dialect::OpenaiChat | Dialect::OpenaiResponses);
     let up = up.unwrap_or(Dialect::OpenaiChat);
     if openai_family(client) && openai_family(up) && is_openai_error(body) {
-        return body.clone();
+        return (status, body.clone());
     }
     if up == client && codec::decode_error(up, status, body).is_some() {
-        return body.clone();
+        return (status, body.clone());
     }
     let info = codec::decode_error(up, status, body).unwrap_or_else(|| {
         let text = String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();
@@ -271,7 +271,11 @@ fn upstream_error_body(client: Dialect, up: Option<Dialect>, status: u16, body: 
         .with_status(status)
         .with_code("upstream_error")
     });
-    reply::error_body(client, &info)
+    let status = match client {
+        Dialect::Anthropic => modelgate_formats::anthropic::wire_status(&info),
+        _ => info.status,
+    };
+    (status, reply::error_body(client, &info))
 }
 
 /// Session context: the request's messages (all of them the first time, then the newest) and
@@ -281,23 +285,14 @@ fn remember_answer(gw: &Gateway, call: &Call, answer: Option<String>) {
         return;
     };
     let owner = call.caller.owner();
-    let had_context = gw
-        .sessions
-        .context(session, &owner)
-        .is_some_and(|c| !c.is_empty());
+    let had_context = gw.sessions.has_context(session, &owner);
     let mut msgs: Vec<(String, serde_json::Value)> = Vec::new();
+    // Only the messages worth keeping are decoded; the rest is skimmed (linear in the body).
     if let crate::call::CallBody::Json(obj) = &call.body
-        && let Some(Ok(messages)) = obj.get_as::<Vec<serde_json::Value>>("messages")
+        && let Some(raw) = obj.get("messages")
+        && let Some(m) = crate::sessions::messages_to_remember(raw, had_context)
     {
-        let take = if had_context {
-            messages.len().min(1)
-        } else {
-            messages.len()
-        };
-        for m in messages.iter().skip(messages.len() - take) {
-            let role = m["role"].as_str().unwrap_or("user").to_owned();
-            msgs.push((role, m["content"].clone()));
-        }
+        msgs = m;
     }
     if let Some(a) = answer {
         msgs.push(("assistant".into(), serde_json::Value::String(a)));

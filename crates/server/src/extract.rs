@@ -250,13 +250,21 @@ pub struct Claims {
     pub iat: u64,
 }
 
+/// The roles a user can have: `admin` manages everything, `tenant_admin` only its tenant's
+/// objects, `user` only its own virtual keys.
+pub const ROLES: [&str; 3] = ["admin", "tenant_admin", "user"];
+
 /// Who is calling the control plane.
 #[derive(Debug, Clone)]
 pub enum Admin {
     /// The static admin key.
     Key,
     /// A logged-in user.
-    User { id: String, role: String },
+    User {
+        id: String,
+        role: String,
+        tenant_id: Option<String>,
+    },
 }
 
 impl Admin {
@@ -270,6 +278,86 @@ impl Admin {
         match self {
             Admin::Key => None,
             Admin::User { id, .. } => Some(id),
+        }
+    }
+    /// What this caller administers: everything, one tenant, or nothing (`None`).
+    pub fn scope(&self) -> Option<Scope> {
+        match self {
+            Admin::Key => Some(Scope::All),
+            Admin::User { role, .. } if role == "admin" => Some(Scope::All),
+            Admin::User {
+                role,
+                tenant_id: Some(t),
+                ..
+            } if role == "tenant_admin" => Some(Scope::Tenant(t.clone())),
+            Admin::User { .. } => None,
+        }
+    }
+}
+
+/// The objects an administrator may see and change. This is the one place tenant scoping
+/// is decided: handlers filter lists with `tenant()`, check single objects with `check`,
+/// and stamp new objects with `assign`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The global admin (admin key or role `admin`): every object.
+    All,
+    /// A `tenant_admin`: only the objects of this tenant.
+    Tenant(String),
+}
+
+impl Scope {
+    /// The tenant a list must be filtered by (`None`: no filter).
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Scope::All => None,
+            Scope::Tenant(t) => Some(t),
+        }
+    }
+
+    /// Whether an object owned by `owner` (`None`: shared) is in scope.
+    pub fn sees(&self, owner: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Tenant(t) => owner == Some(t.as_str()),
+        }
+    }
+
+    /// `obj` when its owner is in scope, else the caller's 404 (another tenant's objects do
+    /// not exist for a tenant admin).
+    pub fn check<T: TenantOwned>(
+        &self,
+        obj: T,
+        not_found: impl FnOnce() -> ApiError,
+    ) -> Result<T, ApiError> {
+        if self.sees(obj.owner()) {
+            Ok(obj)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// The tenant a new or changed object gets when `requested` was asked for: the global
+    /// admin gets what it asked; a tenant admin always gets its own tenant and is refused
+    /// (403) another one.
+    pub fn assign(&self, requested: Option<&str>) -> Result<Option<String>, ApiError> {
+        match self {
+            Scope::All => Ok(requested.map(str::to_owned)),
+            Scope::Tenant(t) => match requested {
+                Some(r) if r != t => Err(ApiError::forbidden(
+                    "A tenant admin can only create and change objects of its own tenant",
+                )
+                .with_param("tenant_id")),
+                _ => Ok(Some(t.clone())),
+            },
+        }
+    }
+
+    /// Refuses (403) a tenant admin on endpoints over shared, global state.
+    pub fn require_all(&self) -> Result<(), ApiError> {
+        match self {
+            Scope::All => Ok(()),
+            Scope::Tenant(_) => Err(ApiError::forbidden("This endpoint needs the admin role")),
         }
     }
 }
@@ -310,6 +398,7 @@ impl FromRequestParts<AppState> for Caller {
                     Some(u) if u.enabled => Ok(Caller(Admin::User {
                         id: u.id,
                         role: u.role,
+                        tenant_id: u.tenant_id,
                     })),
                     _ => Err(ApiError::unauthorized(
                         "The user of this token no longer exists or is disabled",
@@ -339,9 +428,111 @@ impl FromRequestParts<AppState> for AdminAuth {
     }
 }
 
+/// A stored object that belongs to a tenant (`None`: shared, or not in any tenant).
+pub trait TenantOwned {
+    fn owner(&self) -> Option<&str>;
+}
+
+impl TenantOwned for modelgate_store::ProviderRecord {
+    fn owner(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+}
+
+impl TenantOwned for modelgate_store::UserRecord {
+    fn owner(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+}
+
+impl TenantOwned for modelgate_store::VirtualKeyRecord {
+    fn owner(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+}
+
+/// A tenant belongs to itself.
+impl TenantOwned for modelgate_store::TenantRecord {
+    fn owner(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+/// A caller that administers something: the global admin (`Scope::All`) or a tenant admin
+/// (`Scope::Tenant`). Anyone else is refused with 403.
+pub struct Scoped {
+    pub admin: Admin,
+    pub scope: Scope,
+}
+
+impl FromRequestParts<AppState> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(admin) = Caller::from_request_parts(parts, state).await?;
+        let Some(scope) = admin.scope() else {
+            return Err(ApiError::forbidden(
+                "This endpoint needs the admin or tenant_admin role",
+            ));
+        };
+        Ok(Scoped { admin, scope })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_see_assign_and_refuse() {
+        let all = Scope::All;
+        let a = Scope::Tenant("a".into());
+        assert!(all.sees(None) && all.sees(Some("b")));
+        assert!(a.sees(Some("a")));
+        assert!(!a.sees(Some("b")) && !a.sees(None));
+        assert_eq!(a.tenant(), Some("a"));
+        assert_eq!(all.tenant(), None);
+        assert_eq!(all.assign(Some("b")).unwrap().as_deref(), Some("b"));
+        assert_eq!(all.assign(None).unwrap(), None);
+        assert_eq!(a.assign(None).unwrap().as_deref(), Some("a"));
+        assert_eq!(a.assign(Some("a")).unwrap().as_deref(), Some("a"));
+        assert_eq!(a.assign(Some("b")).unwrap_err().status.as_u16(), 403);
+        let mut other = modelgate_store::TenantRecord {
+            id: "b".into(),
+            name: "B".into(),
+            created_at: 0,
+        };
+        assert_eq!(
+            a.check(other.clone(), || ApiError::not_found("x"))
+                .unwrap_err()
+                .status
+                .as_u16(),
+            404
+        );
+        other.id = "a".into();
+        assert!(a.check(other, || ApiError::not_found("x")).is_ok());
+        assert!(a.require_all().is_err() && all.require_all().is_ok());
+        let tenant_admin = Admin::User {
+            id: "u".into(),
+            role: "tenant_admin".into(),
+            tenant_id: Some("a".into()),
+        };
+        assert_eq!(tenant_admin.scope(), Some(a));
+        let orphan = Admin::User {
+            id: "u".into(),
+            role: "tenant_admin".into(),
+            tenant_id: None,
+        };
+        assert_eq!(
+            orphan.scope(),
+            None,
+            "a tenant admin without a tenant administers nothing"
+        );
+        assert_eq!(Admin::Key.scope(), Some(Scope::All));
+    }
 
     #[test]
     fn string_values_are_redacted() {

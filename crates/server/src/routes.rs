@@ -66,6 +66,13 @@ fn control_plane() -> Router<AppState> {
                 .delete(virtual_keys::delete),
         )
         .route("/admin/api-keys/{id}/usage", get(usage::usage))
+        .route("/admin/api-keys/{id}/balance", post(balance::top_up))
+        .route("/admin/api-keys/{id}/balance-events", get(balance::events))
+        .route("/admin/tenants", get(tenants::list).post(tenants::create))
+        .route(
+            "/admin/tenants/{id}",
+            get(tenants::get).delete(tenants::delete),
+        )
         .route(
             "/users/{user_id}/api-keys",
             get(virtual_keys::list_for_user).post(virtual_keys::create_for_user),

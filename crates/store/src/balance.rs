@@ -40,6 +40,34 @@ impl Database {
         Ok(())
     }
 
+    /// Inserts a new prepaid key with its initial balance event, in one transaction.
+    pub async fn insert_virtual_key_with_balance(
+        &self,
+        k: &crate::records::VirtualKeyRecord,
+        e: &BalanceEventRecord,
+    ) -> Result<()> {
+        let key_sql = format!(
+            "INSERT INTO virtual_keys ({}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)",
+            crate::virtual_keys::COLS
+        );
+        let event_sql = format!("INSERT INTO balance_events ({COLS}) VALUES ($1,$2,$3,$4,$5)");
+        with_pool!(self, p => {
+            let mut tx = p.begin_with(self.begin_write()).await?;
+            sqlx::query(sqlx::AssertSqlSafe(key_sql))
+                .bind(&k.id).bind(&k.key_hash).bind(&k.prefix).bind(&k.name).bind(&k.user_id)
+                .bind(&k.tenant_id).bind(k.expires_at).bind(&k.allowed_models).bind(k.rpm).bind(k.rph)
+                .bind(k.tpm).bind(k.daily_requests).bind(k.monthly_requests).bind(k.daily_tokens)
+                .bind(k.monthly_tokens).bind(&k.budget).bind(k.enabled).bind(k.created_at).bind(k.updated_at)
+                .bind(k.max_concurrency).bind(&k.budget_period).bind(k.prepaid)
+                .execute(&mut *tx).await?;
+            sqlx::query(sqlx::AssertSqlSafe(event_sql))
+                .bind(&e.id).bind(&e.key_id).bind(&e.amount).bind(&e.note).bind(e.created_at)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// The events of one key, oldest first.
     pub async fn list_balance_events(
         &self,

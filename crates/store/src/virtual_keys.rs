@@ -5,7 +5,7 @@ use crate::error::{Result, StoreError};
 use crate::records::VirtualKeyRecord;
 use crate::{Page, with_pool};
 
-const COLS: &str = "id, key_hash, prefix, name, user_id, tenant_id, expires_at, allowed_models, \
+pub(crate) const COLS: &str = "id, key_hash, prefix, name, user_id, tenant_id, expires_at, allowed_models, \
     rpm, rph, tpm, daily_requests, monthly_requests, daily_tokens, monthly_tokens, budget, \
     enabled, created_at, updated_at, max_concurrency, budget_period, prepaid";
 

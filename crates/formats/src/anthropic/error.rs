@@ -118,7 +118,8 @@ pub fn decode_error(status: u16, body: &[u8]) -> Option<ErrorInfo> {
             } else {
                 ErrorKind::Api
             }
-        });
+        })
+        .refined_by(status);
     Some(ErrorInfo {
         status: if status == 529 {
             503
@@ -138,4 +139,20 @@ pub fn decode_error(status: u16, body: &[u8]) -> Option<ErrorInfo> {
 pub(crate) fn stream_error(data: &str) -> ErrorInfo {
     decode_error(200, data.as_bytes())
         .unwrap_or_else(|| ErrorInfo::new(ErrorKind::Api, "upstream stream error"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_with_529_is_overloaded() {
+        let e = decode_error(
+            529,
+            br#"{"type":"error","error":{"type":"api_error","message":"busy"}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Overloaded, 503));
+        assert_eq!(wire_status(&e), 529);
+    }
 }

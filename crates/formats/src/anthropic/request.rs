@@ -209,9 +209,12 @@ pub fn decode_request(body: &[u8]) -> Result<Request, ConvertError> {
         .and_then(effort_from_wire);
     let reasoning = match r.thinking {
         Some(t) => match t.kind.as_str() {
+            // `display` (`summarized` / `omitted`) says whether thoughts are shown; without
+            // it the model decides (newer models omit them), so it stays unspecified.
             "enabled" => Some(Reasoning {
                 budget_tokens: t.budget_tokens,
                 effort,
+                include_thoughts: t.display.as_deref().map(|d| d != "omitted"),
                 ..Reasoning::default()
             }),
             "disabled" => Some(Reasoning {
@@ -375,7 +378,13 @@ struct OutToolChoice<'a> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum OutThinking {
-    Enabled { budget_tokens: u64 },
+    Enabled {
+        budget_tokens: u64,
+        /// `summarized` / `omitted` when the client said whether it wants the thoughts (the
+        /// API's default depends on the model: newer ones omit them).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        display: Option<&'static str>,
+    },
     Disabled,
 }
 
@@ -642,6 +651,9 @@ pub fn encode_request(
         } else if let Some(budget) = r.budget_or_derived() {
             thinking = Some(OutThinking::Enabled {
                 budget_tokens: budget.max(MIN_THINKING_BUDGET),
+                display: r
+                    .include_thoughts
+                    .map(|show| if show { "summarized" } else { "omitted" }),
             });
         }
     }
@@ -669,7 +681,7 @@ pub fn encode_request(
         }
     }
     let thinking_on = matches!(thinking, Some(OutThinking::Enabled { .. }));
-    if let Some(OutThinking::Enabled { budget_tokens }) = thinking
+    if let Some(OutThinking::Enabled { budget_tokens, .. }) = thinking
         && max_tokens <= budget_tokens
     {
         // The client's limit was meant for the answer; the thinking budget comes on top.
@@ -796,4 +808,60 @@ pub fn encode_request(
     let mut buf = Vec::with_capacity(1024);
     serde_json::to_writer(&mut buf, &out).map_err(|e| ConvertError::Invalid(e.to_string()))?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    fn thinking_of(display: Option<&str>) -> Option<Reasoning> {
+        let mut thinking = serde_json::json!({"type": "enabled", "budget_tokens": 2000});
+        if let Some(d) = display {
+            thinking["display"] = serde_json::json!(d);
+        }
+        let body = serde_json::json!({"model": "m", "max_tokens": 4000, "thinking": thinking,
+            "messages": [{"role": "user", "content": "hi"}]});
+        decode_request(body.to_string().as_bytes())
+            .unwrap()
+            .reasoning
+    }
+
+    #[test]
+    fn enabled_thinking_reads_and_writes_display() {
+        assert_eq!(
+            thinking_of(Some("summarized")).and_then(|r| r.include_thoughts),
+            Some(true)
+        );
+        assert_eq!(
+            thinking_of(Some("omitted")).and_then(|r| r.include_thoughts),
+            Some(false)
+        );
+        assert_eq!(thinking_of(None).and_then(|r| r.include_thoughts), None);
+
+        let mut req = Request {
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![Part::text("hi")],
+            }],
+            ..Request::default()
+        };
+        let encode = |req: &Request| -> serde_json::Value {
+            let body = encode_request(req, &EncodeOptions::default(), &mut vec![]).unwrap();
+            serde_json::from_slice(&body).unwrap()
+        };
+        for (show, want) in [
+            (Some(true), serde_json::json!("summarized")),
+            (Some(false), serde_json::json!("omitted")),
+            (None, serde_json::Value::Null),
+        ] {
+            req.reasoning = Some(Reasoning {
+                budget_tokens: Some(2000),
+                include_thoughts: show,
+                ..Reasoning::default()
+            });
+            let v = encode(&req);
+            assert_eq!(v["thinking"]["type"], "enabled", "{v}");
+            assert_eq!(v["thinking"]["display"], want, "{v}");
+        }
+    }
 }

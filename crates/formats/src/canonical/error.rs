@@ -70,6 +70,33 @@ impl ErrorKind {
             _ => ErrorKind::Api,
         }
     }
+
+    /// A generic kind made specific by an HTTP status that says more: a server error (`Api`:
+    /// OpenAI `server_error`, Gemini `INTERNAL`, Anthropic `api_error`) by 502, 503/529 or
+    /// 504; an invalid request (OpenAI answers a bad key with 401 `invalid_request_error`) by
+    /// 401, 402, 403 or 429 (a 404 or 413 stays an invalid request with that status).
+    pub fn refined_by(self, status: u16) -> Self {
+        match (self, ErrorKind::from_status(status)) {
+            (
+                ErrorKind::Api,
+                k @ (ErrorKind::Overloaded | ErrorKind::Timeout | ErrorKind::BadGateway),
+            ) => k,
+            (
+                ErrorKind::InvalidRequest,
+                k @ (ErrorKind::Authentication
+                | ErrorKind::PaymentRequired
+                | ErrorKind::Permission
+                | ErrorKind::RateLimit),
+            ) => k,
+            (k, _) => k,
+        }
+    }
+}
+
+/// An upstream's HTTP error status in canonical terms: Anthropic's 529 (overloaded) is 503,
+/// which each dialect's encoder turns into its own (Anthropic 529 again, others 503).
+pub fn canonical_status(status: u16) -> u16 {
+    if status == 529 { 503 } else { status }
 }
 
 /// An error to report to a client, in canonical form.
@@ -121,4 +148,38 @@ pub enum ConvertError {
     /// without changing the meaning (answered 400 to the client).
     #[error("cannot convert: {0}")]
     Unsupported(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_kinds_are_refined_by_a_more_specific_status() {
+        assert_eq!(ErrorKind::Api.refined_by(529), ErrorKind::Overloaded);
+        assert_eq!(ErrorKind::Api.refined_by(503), ErrorKind::Overloaded);
+        assert_eq!(ErrorKind::Api.refined_by(504), ErrorKind::Timeout);
+        assert_eq!(ErrorKind::Api.refined_by(502), ErrorKind::BadGateway);
+        assert_eq!(ErrorKind::Api.refined_by(500), ErrorKind::Api);
+        assert_eq!(
+            ErrorKind::InvalidRequest.refined_by(401),
+            ErrorKind::Authentication
+        );
+        assert_eq!(
+            ErrorKind::InvalidRequest.refined_by(429),
+            ErrorKind::RateLimit
+        );
+        assert_eq!(
+            ErrorKind::InvalidRequest.refined_by(404),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            ErrorKind::InvalidRequest.refined_by(200),
+            ErrorKind::InvalidRequest
+        );
+        // A specific kind stays what the body says.
+        assert_eq!(ErrorKind::RateLimit.refined_by(503), ErrorKind::RateLimit);
+        assert_eq!(canonical_status(529), 503);
+        assert_eq!(canonical_status(429), 429);
+    }
 }

@@ -1,6 +1,7 @@
 //! Gemini error bodies `{"error":{"code","message","status"}}` ↔ canonical `ErrorInfo`.
 
 use super::types::{ErrorBody, ErrorEnvelope};
+use crate::canonical::error::canonical_status;
 use crate::canonical::{ErrorInfo, ErrorKind};
 
 /// The gRPC-style `status` Gemini names an error kind with.
@@ -41,10 +42,10 @@ pub(crate) fn info_from_body(http: u16, b: &ErrorBody) -> ErrorInfo {
     let http = if http == 0 { b.code } else { http };
     let http = if http == 0 { 500 } else { http };
     let mut info = ErrorInfo::new(
-        kind_of(b.status.as_deref(), &b.message, http),
+        kind_of(b.status.as_deref(), &b.message, http).refined_by(http),
         b.message.clone(),
     )
-    .with_status(http);
+    .with_status(canonical_status(http));
     info.code = b.status.clone();
     info
 }
@@ -78,4 +79,28 @@ pub fn encode_error(e: &ErrorInfo) -> Vec<u8> {
         error: error_body(e),
     })
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_with_an_overloaded_status_is_overloaded() {
+        let e = decode_error(
+            529,
+            br#"{"error":{"code":529,"message":"busy","status":"INTERNAL"}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Overloaded, 503));
+        let v: serde_json::Value = serde_json::from_slice(&encode_error(&e)).unwrap();
+        assert_eq!(v["error"]["code"], 503);
+        assert_eq!(v["error"]["status"], "UNAVAILABLE");
+        let e = decode_error(
+            500,
+            br#"{"error":{"code":500,"message":"oops","status":"INTERNAL"}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Api, 500));
+    }
 }

@@ -115,6 +115,23 @@ pub(crate) fn decode_parts(
                     id: None,
                 });
             } else {
+                // Gemini signs the first part after its thoughts: on text, that signature
+                // belongs to the unsigned reasoning just before (dialects without signed text
+                // carry it there).
+                let signature = match (signature, out.last_mut()) {
+                    (
+                        Some(sig),
+                        Some(Part::Reasoning {
+                            signature: slot @ None,
+                            encrypted: None,
+                            ..
+                        }),
+                    ) => {
+                        *slot = Some(sig);
+                        None
+                    }
+                    (signature, _) => signature,
+                };
                 out.push(Part::Text {
                     text: text.into_owned(),
                     cache_control: None,
@@ -672,4 +689,84 @@ pub fn encode_request(
         dropped.push("gemini.prompt_cache_key".into());
     }
     serde_json::to_vec(&w).map_err(|e| ConvertError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body google-genai 3.x (Python) sends: camelCase outside, snake_case inside the
+    /// nested objects (`inlineData.mime_type`, `parameters_json_schema`, `include_thoughts`).
+    /// Google's API takes both spellings, so the decoder does too.
+    #[test]
+    fn snake_case_fields_from_google_genai_decode() {
+        let body = br#"{"contents":[{"role":"user","parts":[{"text":"hi"},
+            {"inlineData":{"data":"iVBORw==","mime_type":"image/png"}},
+            {"fileData":{"file_uri":"http://x/p.png","mime_type":"image/png"}}]}],
+          "tools":[{"functionDeclarations":[{"name":"f","parameters_json_schema":
+            {"type":"object","properties":{"a":{"type":"string"}}}}]}],
+          "generationConfig":{"max_output_tokens":100,
+            "thinkingConfig":{"include_thoughts":true,"thinking_budget":1024}},
+          "system_instruction":{"parts":[{"text":"be brief"}]}}"#;
+        let req = decode_request(body).unwrap();
+        let parts = &req.messages[0].content;
+        assert_eq!(
+            parts[1],
+            Part::Image {
+                source: ImageSource::Base64 {
+                    media_type: "image/png".into(),
+                    data: "iVBORw==".into()
+                },
+                detail: None
+            }
+        );
+        assert!(
+            matches!(&parts[2], Part::Image { source: ImageSource::Url { url }, .. } if url == "http://x/p.png"),
+            "{parts:?}"
+        );
+        assert_eq!(req.tools[0].parameters["properties"]["a"]["type"], "string");
+        assert_eq!(req.max_tokens, Some(100));
+        let r = req.reasoning.unwrap();
+        assert_eq!(
+            (r.include_thoughts, r.budget_tokens),
+            (Some(true), Some(1024))
+        );
+        assert_eq!(req.system, vec![Part::text("be brief")]);
+    }
+
+    #[test]
+    fn a_text_signature_after_thoughts_signs_the_thoughts() {
+        let sig = |v: &str| Signature {
+            dialect: Dialect::Gemini,
+            value: v.into(),
+        };
+        let mut ids = CallIds::default();
+        let parts: Vec<WirePart> = serde_json::from_str(
+            r#"[{"text":"hm","thought":true},{"text":"4","thoughtSignature":"s1"}]"#,
+        )
+        .unwrap();
+        let out = decode_parts(parts, &mut ids, &mut vec![]);
+        assert!(
+            matches!(&out[0], Part::Reasoning { signature: Some(s), .. } if *s == sig("s1")),
+            "{out:?}"
+        );
+        assert!(
+            matches!(
+                &out[1],
+                Part::Text {
+                    signature: None,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        // Without thoughts before it, the text keeps its signature.
+        let parts: Vec<WirePart> =
+            serde_json::from_str(r#"[{"text":"4","thoughtSignature":"s2"}]"#).unwrap();
+        let out = decode_parts(parts, &mut ids, &mut vec![]);
+        assert!(
+            matches!(&out[0], Part::Text { signature: Some(s), .. } if *s == sig("s2")),
+            "{out:?}"
+        );
+    }
 }

@@ -26,6 +26,8 @@ pub struct Decoder {
     finish: Option<String>,
     usage: Option<Usage>,
     blocked: bool,
+    /// Reasoning text was streamed and no signature closed it yet.
+    reasoning_unsigned: bool,
 }
 
 impl Decoder {
@@ -126,6 +128,7 @@ impl Decoder {
         }
         for p in cand.content.map(|c| c.parts).unwrap_or_default() {
             if let Some(fc) = p.function_call {
+                self.reasoning_unsigned = false;
                 let index = self.tool_calls;
                 self.tool_calls += 1;
                 let id = self.ids.call(fc.id, &fc.name);
@@ -150,8 +153,10 @@ impl Decoder {
                         out.push(StreamEvent::ReasoningDelta {
                             text: text.into_owned(),
                         });
+                        self.reasoning_unsigned = true;
                     }
                     if let Some(s) = p.thought_signature {
+                        self.reasoning_unsigned = false;
                         out.push(StreamEvent::ReasoningEnd {
                             signature: Some(sig(s)),
                             encrypted: None,
@@ -159,16 +164,28 @@ impl Decoder {
                         });
                     }
                 } else {
+                    // Gemini signs the first part after its thoughts: that signature closes
+                    // the reasoning (so clients that sign only reasoning can carry it).
+                    let mut text_sig = p.thought_signature.map(sig);
+                    if self.reasoning_unsigned && text_sig.is_some() {
+                        out.push(StreamEvent::ReasoningEnd {
+                            signature: text_sig.take(),
+                            encrypted: None,
+                            id: None,
+                        });
+                    }
                     if !text.is_empty() {
+                        self.reasoning_unsigned = false;
                         out.push(StreamEvent::TextDelta {
                             text: text.into_owned(),
                         });
                     }
-                    if let Some(s) = p.thought_signature {
-                        out.push(StreamEvent::TextSignature { signature: sig(s) });
+                    if let Some(signature) = text_sig {
+                        out.push(StreamEvent::TextSignature { signature });
                     }
                 }
             } else if let Some(s) = p.thought_signature {
+                self.reasoning_unsigned = false;
                 out.push(StreamEvent::ReasoningEnd {
                     signature: Some(sig(s)),
                     encrypted: None,
@@ -424,5 +441,41 @@ impl StreamEncoder for Encoder {
         if !self.sse {
             out.extend_from_slice(b"\n]");
         }
+    }
+}
+
+#[cfg(test)]
+mod signature_tests {
+    use super::*;
+
+    #[test]
+    fn a_text_signature_after_streamed_thoughts_ends_the_reasoning() {
+        let mut d = Decoder::new();
+        let mut out = vec![];
+        for chunk in [
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hm ","thought":true}]}}]}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"4","thoughtSignature":"s1"}]}}]}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"!","thoughtSignature":"s2"}]}}]}"#,
+        ] {
+            d.push(None, chunk, &mut out).unwrap();
+        }
+        let kinds: Vec<String> = out
+            .iter()
+            .filter(|e| !matches!(e, StreamEvent::Start { .. }))
+            .map(|e| match e {
+                StreamEvent::ReasoningDelta { text } => format!("reasoning:{text}"),
+                StreamEvent::ReasoningEnd { signature, .. } => format!(
+                    "end:{}",
+                    signature.as_ref().map(|s| s.value.as_str()).unwrap_or("")
+                ),
+                StreamEvent::TextDelta { text } => format!("text:{text}"),
+                StreamEvent::TextSignature { signature } => format!("textsig:{}", signature.value),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["reasoning:hm ", "end:s1", "text:4", "text:!", "textsig:s2"]
+        );
     }
 }

@@ -29,7 +29,11 @@ pub type Str<'a> = Cow<'a, str>;
 pub struct GenerateContentRequest<'a> {
     #[serde(default, deserialize_with = "nullable")]
     pub contents: Vec<Content<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "system_instruction",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub system_instruction: Option<Content<'a>>,
     #[serde(
         default,
@@ -37,13 +41,21 @@ pub struct GenerateContentRequest<'a> {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tools: Vec<Tool<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "tool_config",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tool_config: Option<ToolConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "generation_config",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub generation_config: Option<GenerationConfig<'a>>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "safety_settings", default, skip_serializing)]
     pub safety_settings: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "cached_content", default, skip_serializing)]
     pub cached_content: Option<IgnoredAny>,
     /// Vertex AI request labels.
     #[serde(default, skip_serializing)]
@@ -69,30 +81,46 @@ pub struct Content<'a> {
 pub struct WirePart<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<Str<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "inline_data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inline_data: Option<Blob<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "file_data", default, skip_serializing_if = "Option::is_none")]
     pub file_data: Option<FileData<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "function_call",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub function_call: Option<FunctionCall<'a>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "function_response",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub function_response: Option<FunctionResponse<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "thought_signature",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub thought_signature: Option<Str<'a>>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "executable_code", default, skip_serializing)]
     pub executable_code: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "code_execution_result", default, skip_serializing)]
     pub code_execution_result: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "video_metadata", default, skip_serializing)]
     pub video_metadata: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blob<'a> {
-    #[serde(default)]
+    #[serde(alias = "mime_type", default)]
     pub mime_type: Str<'a>,
     #[serde(default)]
     pub data: Str<'a>,
@@ -101,9 +129,9 @@ pub struct Blob<'a> {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileData<'a> {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "mime_type", default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<Str<'a>>,
-    #[serde(default)]
+    #[serde(alias = "file_uri", default)]
     pub file_uri: Str<'a>,
 }
 
@@ -131,25 +159,29 @@ pub struct FunctionResponse<'a> {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tool<'a> {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "function_declarations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub function_declarations: Option<Vec<FunctionDeclaration<'a>>>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "google_search", default, skip_serializing)]
     pub google_search: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "google_search_retrieval", default, skip_serializing)]
     pub google_search_retrieval: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "code_execution", default, skip_serializing)]
     pub code_execution: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "url_context", default, skip_serializing)]
     pub url_context: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "computer_use", default, skip_serializing)]
     pub computer_use: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "file_search", default, skip_serializing)]
     pub file_search: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "google_maps", default, skip_serializing)]
     pub google_maps: Option<IgnoredAny>,
     #[serde(default, skip_serializing)]
     pub retrieval: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "enterprise_web_search", default, skip_serializing)]
     pub enterprise_web_search: Option<IgnoredAny>,
 }
 
@@ -186,11 +218,15 @@ pub struct FunctionDeclaration<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Value>,
     /// Plain JSON Schema (mutually exclusive with `parameters`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "parameters_json_schema",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parameters_json_schema: Option<Cow<'a, Value>>,
     #[serde(default, skip_serializing)]
     pub response: Option<IgnoredAny>,
-    #[serde(default, skip_serializing)]
+    #[serde(alias = "response_json_schema", default, skip_serializing)]
     pub response_json_schema: Option<IgnoredAny>,
     #[serde(default, skip_serializing)]
     pub behavior: Option<IgnoredAny>,
@@ -199,7 +235,11 @@ pub struct FunctionDeclaration<'a> {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "function_calling_config",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub function_calling_config: Option<FunctionCallingConfig>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
@@ -210,7 +250,11 @@ pub struct ToolConfig {
 pub struct FunctionCallingConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "allowed_function_names",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allowed_function_names: Option<Vec<String>>,
 }
 
@@ -219,30 +263,66 @@ pub struct FunctionCallingConfig {
 pub struct GenerationConfig<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "top_p", default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
     /// An integer on the wire (python-genai types it as a float in places, so any number is read).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "top_k", default, skip_serializing_if = "Option::is_none")]
     pub top_k: Option<serde_json::Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "max_output_tokens",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_output_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "stop_sequences",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stop_sequences: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "candidate_count",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub candidate_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "response_mime_type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_mime_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "response_schema",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_schema: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "response_json_schema",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_json_schema: Option<Cow<'a, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "presence_penalty",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub presence_penalty: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "frequency_penalty",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub frequency_penalty: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "thinking_config",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub thinking_config: Option<ThinkingConfig>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
@@ -251,13 +331,25 @@ pub struct GenerationConfig<'a> {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ThinkingConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "include_thoughts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub include_thoughts: Option<bool>,
     /// `0` switches thinking off, `-1` lets the model decide.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "thinking_budget",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub thinking_budget: Option<i64>,
     /// `MINIMAL`, `LOW`, `MEDIUM`, `HIGH` (Gemini 3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "thinking_level",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub thinking_level: Option<String>,
 }
 

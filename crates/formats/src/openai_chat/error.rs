@@ -5,6 +5,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::types::lenient_string;
+use crate::canonical::error::canonical_status;
 use crate::canonical::{ErrorInfo, ErrorKind};
 
 /// The OpenAI `type` of a kind.
@@ -155,12 +156,42 @@ pub fn decode_error(status: u16, body: &[u8]) -> Option<ErrorInfo> {
         .and_then(kind_from_name)
         .or_else(|| is_error_status.then(|| ErrorKind::from_status(status)))
         .or_else(|| code.as_deref().and_then(kind_from_name))
-        .unwrap_or(ErrorKind::Api);
+        .unwrap_or(ErrorKind::Api)
+        .refined_by(status);
     Some(ErrorInfo {
-        status: status_or(status, kind),
+        status: status_or(canonical_status(status), kind),
         kind,
         message,
         code,
         param,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_types_yield_to_the_status() {
+        // OpenAI answers a wrong key with 401 and type `invalid_request_error`.
+        let e = decode_error(
+            401,
+            br#"{"error":{"message":"Incorrect API key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Authentication, 401));
+        // An OpenAI-compatible server saying 529 `server_error` is overloaded (canonical 503).
+        let e = decode_error(
+            529,
+            br#"{"error":{"message":"busy","type":"server_error"}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Overloaded, 503));
+        let e = decode_error(
+            500,
+            br#"{"error":{"message":"oops","type":"server_error"}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::Api, 500));
+    }
 }

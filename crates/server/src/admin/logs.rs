@@ -1,4 +1,5 @@
-//! `GET /admin/logs`: the request log, filtered and paginated.
+//! `GET /admin/logs`: the request log, filtered and paginated. A tenant admin sees only its
+//! tenant's records.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminAuth, ApiQuery};
+use crate::extract::{ApiQuery, Scoped};
 use crate::state::AppState;
 use crate::validate::ts;
 
@@ -26,6 +27,8 @@ pub struct LogQuery {
     pub since: Option<String>,
     /// RFC 3339 upper bound (exclusive).
     pub until: Option<String>,
+    /// Response-cache outcome: `hit` or `miss`.
+    pub cache: Option<String>,
     pub skip: Option<i64>,
     pub limit: Option<i64>,
 }
@@ -43,7 +46,10 @@ pub struct LogOut {
     pub request_id: String,
     pub key_id: Option<String>,
     pub tenant_id: Option<String>,
+    /// The client's dialect.
     pub dialect: String,
+    /// The dialect the upstream was called in (null when no upstream was called).
+    pub upstream_dialect: Option<String>,
     pub endpoint: String,
     pub requested_model: Option<String>,
     pub provider: Option<String>,
@@ -60,7 +66,19 @@ pub struct LogOut {
     pub cached_tokens: i64,
     pub reasoning_tokens: i64,
     pub total_tokens: i64,
+    /// Total cost (decimal string), whoever paid it.
     pub cost: Option<String>,
+    /// Free credit used: money as a decimal string, or `"<n> tokens"` for token grants.
+    pub credit_used: Option<String>,
+    /// Money charged to the key's prepaid balance (decimal string).
+    pub balance_charged: Option<String>,
+    /// The gateway counted the usage itself (the upstream reported none).
+    pub usage_estimated: bool,
+    /// `hit` or `miss` when the response cache was consulted.
+    pub cache: Option<String>,
+    /// Notes: fields dropped in conversion, `client_closed`, …
+    #[schema(value_type = Vec<Object>)]
+    pub notes: serde_json::Value,
     pub error: Option<String>,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
@@ -75,11 +93,17 @@ impl From<RequestLogRecord> for LogOut {
                 .as_deref()
                 .and_then(|a| serde_json::from_str(a).ok())
                 .unwrap_or_default(),
+            notes: r
+                .notes
+                .as_deref()
+                .and_then(|n| serde_json::from_str(n).ok())
+                .unwrap_or_else(|| serde_json::Value::Array(vec![])),
             id: r.id,
             request_id: r.request_id,
             key_id: r.key_id,
             tenant_id: r.tenant_id,
             dialect: r.dialect,
+            upstream_dialect: r.upstream_dialect,
             endpoint: r.endpoint,
             requested_model: r.requested_model,
             provider: r.provider,
@@ -95,6 +119,10 @@ impl From<RequestLogRecord> for LogOut {
             reasoning_tokens: r.reasoning_tokens,
             total_tokens: r.total_tokens,
             cost: r.cost,
+            credit_used: r.credit_used,
+            balance_charged: r.balance_charged,
+            usage_estimated: r.usage_estimated,
+            cache: r.cache,
             error: r.error,
             request_body: r.request_body,
             response_body: r.response_body,
@@ -115,10 +143,12 @@ fn time_param(field: &str, v: &Option<String>) -> ApiResult<Option<i64>> {
 }
 
 #[utoipa::path(get, path = "/admin/logs", tag = "logs", params(LogQuery),
-    responses((status = 200, body = LogPage)), security(("bearer" = [])))]
+    responses((status = 200, body = LogPage, description = "Newest first; a tenant admin sees only its tenant's records"),
+        (status = 403, description = "Not an admin or tenant admin"), (status = 422, description = "Invalid filter")),
+    security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<LogPage>> {
     let page = crate::extract::Pagination {
@@ -126,6 +156,9 @@ pub async fn list(
         limit: q.limit,
     }
     .page()?;
+    if let Some(c) = &q.cache {
+        crate::validate::one_of("cache", c, &["hit", "miss"])?;
+    }
     let filter = RequestLogFilter {
         key_id: q.key_id.clone(),
         model: q.model.clone(),
@@ -133,8 +166,8 @@ pub async fn list(
         status: q.status,
         since_ms: time_param("since", &q.since)?,
         until_ms: time_param("until", &q.until)?,
-        cache: None,
-        tenant_id: None,
+        tenant_id: sc.scope.tenant().map(str::to_owned),
+        cache: q.cache.clone(),
     };
     let total = s.db.count_request_logs(&filter).await?;
     let items = s.db.query_request_logs(&filter, page).await?;

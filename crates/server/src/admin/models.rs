@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::{no_content, provider_or_404};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminAuth, ApiJson, ApiQuery, Pagination};
+use crate::extract::{ApiJson, ApiQuery, Pagination, Scoped};
 use crate::state::AppState;
 use crate::validate::{self, ts};
 
@@ -158,11 +158,11 @@ pub fn new_model_record(provider_id: &str, m: &ModelInput) -> ApiResult<ModelRec
     security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
     ApiQuery(pg): ApiQuery<Pagination>,
 ) -> ApiResult<Json<Vec<ModelOut>>> {
-    let provider = provider_or_404(&s, &p).await?;
+    let provider = provider_or_404(&s, &sc.scope, &p).await?;
     let models = s.db.list_models(&provider.id, pg.page()?).await?;
     Ok(Json(models.iter().map(ModelOut::from).collect()))
 }
@@ -173,12 +173,12 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn create(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
     body: ApiResult<ApiJson<ModelInput>>,
 ) -> ApiResult<(StatusCode, Json<ModelOut>)> {
     // An unknown provider is a 404 whatever the body.
-    let provider = provider_or_404(&s, &p).await?;
+    let provider = provider_or_404(&s, &sc.scope, &p).await?;
     let ApiJson(input) = body?;
     let rec = new_model_record(&provider.id, &input)?;
     s.db.insert_model(&rec).await?;
@@ -186,8 +186,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ModelOut::from(&rec))))
 }
 
-async fn model_or_404(s: &AppState, p: &str, id: &str) -> ApiResult<ModelRecord> {
-    let provider = provider_or_404(s, p).await?;
+async fn model_or_404(s: &AppState, sc: &Scoped, p: &str, id: &str) -> ApiResult<ModelRecord> {
+    let provider = provider_or_404(s, &sc.scope, p).await?;
     s.db.find_model(&provider.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Model '{id}' not found for this provider")))
@@ -199,20 +199,21 @@ async fn model_or_404(s: &AppState, p: &str, id: &str) -> ApiResult<ModelRecord>
     security(("bearer" = [])))]
 pub async fn get(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path((p, id)): Path<(String, String)>,
 ) -> ApiResult<Json<ModelOut>> {
-    Ok(Json(ModelOut::from(&model_or_404(&s, &p, &id).await?)))
+    Ok(Json(ModelOut::from(&model_or_404(&s, &sc, &p, &id).await?)))
 }
 
 async fn apply(
     s: &AppState,
+    sc: &Scoped,
     p: &str,
     id: &str,
     m: ModelInput,
     replace: bool,
 ) -> ApiResult<Json<ModelOut>> {
-    let mut rec = model_or_404(s, p, id).await?;
+    let mut rec = model_or_404(s, sc, p, id).await?;
     validate_input(&m)?;
     if replace {
         let model_id = m
@@ -267,14 +268,14 @@ async fn apply(
     security(("bearer" = [])))]
 pub async fn replace(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path((p, id)): Path<(String, String)>,
     body: ApiResult<ApiJson<ModelInput>>,
 ) -> ApiResult<Json<ModelOut>> {
     // An unknown provider or model is a 404 whatever the body.
-    model_or_404(&s, &p, &id).await?;
+    model_or_404(&s, &sc, &p, &id).await?;
     let ApiJson(m) = body?;
-    apply(&s, &p, &id, m, true).await
+    apply(&s, &sc, &p, &id, m, true).await
 }
 
 #[utoipa::path(patch, path = "/providers/{provider}/models/{id}", tag = "providers",
@@ -283,14 +284,14 @@ pub async fn replace(
     security(("bearer" = [])))]
 pub async fn update(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path((p, id)): Path<(String, String)>,
     body: ApiResult<ApiJson<ModelInput>>,
 ) -> ApiResult<Json<ModelOut>> {
     // An unknown provider or model is a 404 whatever the body.
-    model_or_404(&s, &p, &id).await?;
+    model_or_404(&s, &sc, &p, &id).await?;
     let ApiJson(m) = body?;
-    apply(&s, &p, &id, m, false).await
+    apply(&s, &sc, &p, &id, m, false).await
 }
 
 #[utoipa::path(delete, path = "/providers/{provider}/models/{id}", tag = "providers",
@@ -299,10 +300,10 @@ pub async fn update(
     security(("bearer" = [])))]
 pub async fn delete(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path((p, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let rec = model_or_404(&s, &p, &id).await?;
+    let rec = model_or_404(&s, &sc, &p, &id).await?;
     s.db.delete_model(&rec.provider_id, &rec.id).await?;
     s.gateway.changed().await?;
     Ok(no_content())

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::provider_or_404;
 use crate::error::ApiResult;
-use crate::extract::{AdminAuth, RawBody};
+use crate::extract::{RawBody, Scoped};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,10 +112,10 @@ fn health_of(s: &AppState, id: &str) -> Option<ProviderHealth> {
     responses((status = 200, body = ProviderHealth), (status = 404, description = "Unknown provider")), security(("bearer" = [])))]
 pub async fn health(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
 ) -> ApiResult<Json<ProviderHealth>> {
-    let rec = provider_or_404(&s, &p).await?;
+    let rec = provider_or_404(&s, &sc.scope, &p).await?;
     health_of(&s, &rec.id)
         .map(Json)
         .ok_or_else(|| crate::error::ApiError::not_found(format!("Provider '{p}' is not loaded")))
@@ -182,10 +182,10 @@ fn metrics_of(s: &AppState, id: &str, name: &str) -> ProviderMetrics {
     responses((status = 200, body = ProviderMetrics), (status = 404, description = "Unknown provider")), security(("bearer" = [])))]
 pub async fn metrics(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
 ) -> ApiResult<Json<ProviderMetrics>> {
-    let rec = provider_or_404(&s, &p).await?;
+    let rec = provider_or_404(&s, &sc.scope, &p).await?;
     Ok(Json(metrics_of(&s, &rec.id, &rec.name)))
 }
 
@@ -204,15 +204,17 @@ pub struct ProviderStatistics {
     pub circuit: String,
 }
 
-#[utoipa::path(get, path = "/providers/statistics", tag = "providers", responses((status = 200, body = [ProviderStatistics])), security(("bearer" = [])))]
+/// Every provider in the caller's scope (a tenant admin: its tenant's providers only).
+#[utoipa::path(get, path = "/providers/statistics", tag = "providers", responses((status = 200, body = [ProviderStatistics], description = "Providers in the caller's scope"), (status = 403, description = "Not an admin or tenant admin")), security(("bearer" = [])))]
 pub async fn statistics(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
 ) -> ApiResult<Json<Vec<ProviderStatistics>>> {
     let cat = s.gateway.catalogue();
     Ok(Json(
         cat.providers
             .iter()
+            .filter(|p| sc.scope.sees(p.tenant_id.as_deref()))
             .map(|p| {
                 let m = metrics_of(&s, &p.id, &p.name);
                 ProviderStatistics {
@@ -339,11 +341,11 @@ pub async fn probe(p: &modelgate_core::catalogue::ProviderEntry, key: Option<&st
     responses((status = 200, body = TestOut), (status = 404, description = "Unknown provider")), security(("bearer" = [])))]
 pub async fn test(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<TestOut>> {
-    let rec = provider_or_404(&s, &p).await?;
+    let rec = provider_or_404(&s, &sc.scope, &p).await?;
     let input: TestInput = if body.iter().all(u8::is_ascii_whitespace) {
         TestInput::default()
     } else {

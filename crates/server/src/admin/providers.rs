@@ -14,7 +14,7 @@ use super::models::{ModelInput, new_model_record};
 use super::upstream_keys::{KeyInput, KeyOut, new_key_record};
 use super::{no_content, provider_or_404};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminAuth, ApiJson, ApiQuery, Pagination};
+use crate::extract::{ApiJson, ApiQuery, Pagination, Scoped};
 use crate::state::AppState;
 use crate::validate::{self, ts};
 
@@ -66,8 +66,16 @@ pub struct ProviderInput {
     /// Serve passthrough requests that name no model.
     #[serde(default, alias = "default")]
     pub is_default: Option<bool>,
+    /// The owning tenant (none: shared by all tenants). A tenant admin's providers always
+    /// belong to its tenant.
     #[serde(default)]
     pub tenant_id: Option<String>,
+    /// Free credit per virtual key (seed 000), exactly one type:
+    /// `{"type":"money","amount":"5.00"}`, `{"type":"tokens","tokens":N}` (shared by all the
+    /// provider's models) or `{"type":"model_tokens","tokens":N}` (per model); `null` clears.
+    #[serde(default, deserialize_with = "crate::validate::present")]
+    #[schema(value_type = Option<Object>)]
+    pub free_credit: Option<serde_json::Value>,
     /// Dialects the provider speaks beyond its kind's own: `["openai_responses"]` for an
     /// OpenAI-compatible server that has `/v1/responses`.
     #[serde(default)]
@@ -105,6 +113,9 @@ pub struct ProviderOut {
     pub tenant_id: Option<String>,
     /// Extra dialects beyond the kind's own.
     pub dialects: Vec<String>,
+    /// The free-credit policy, or null.
+    #[schema(value_type = Option<Object>)]
+    pub free_credit: Option<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
     /// Present on create and on single reads.
@@ -154,6 +165,10 @@ impl ProviderOut {
             source: p.source.clone(),
             tenant_id: p.tenant_id.clone(),
             dialects: serde_json::from_str(&p.dialects).unwrap_or_default(),
+            free_credit: p
+                .free_credit
+                .as_deref()
+                .and_then(|f| serde_json::from_str(f).ok()),
             created_at: ts(p.created_at),
             updated_at: ts(p.updated_at),
             api_keys: keys,
@@ -260,6 +275,9 @@ fn apply_fields(mut r: ProviderRecord, i: &ProviderInput) -> ApiResult<ProviderR
         validate::text("tenant_id", t, validate::MAX_TEXT)?;
         r.tenant_id = Some(t.clone());
     }
+    if let Some(f) = &i.free_credit {
+        r.free_credit = validate::free_credit("free_credit", f)?;
+    }
     Ok(r)
 }
 
@@ -311,10 +329,12 @@ fn complete(mut r: ProviderRecord) -> ApiResult<ProviderRecord> {
     security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     ApiQuery(pg): ApiQuery<Pagination>,
 ) -> ApiResult<Json<Vec<ProviderOut>>> {
-    let rows = s.db.list_providers(pg.page()?).await?;
+    let rows =
+        s.db.list_providers_of(sc.scope.tenant(), pg.page()?)
+            .await?;
     Ok(Json(
         rows.iter()
             .map(|p| ProviderOut::from_record(p, None))
@@ -328,10 +348,11 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn create(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     ApiJson(input): ApiJson<ProviderInput>,
 ) -> ApiResult<(StatusCode, Json<ProviderOut>)> {
-    let rec = complete(apply_fields(ProviderRecord::blank("api"), &input)?)?;
+    let mut rec = complete(apply_fields(ProviderRecord::blank("api"), &input)?)?;
+    rec.tenant_id = sc.scope.assign(input.tenant_id.as_deref())?;
     let mut keys = Vec::new();
     for (n, k) in input.api_keys.iter().flatten().enumerate() {
         keys.push(new_key_record(
@@ -365,10 +386,10 @@ pub async fn create(
     security(("bearer" = [])))]
 pub async fn get(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
 ) -> ApiResult<Json<ProviderOut>> {
-    let rec = provider_or_404(&s, &p).await?;
+    let rec = provider_or_404(&s, &sc.scope, &p).await?;
     let keys =
         s.db.list_upstream_keys(
             &rec.id,
@@ -386,6 +407,7 @@ pub async fn get(
 
 async fn change(
     s: &AppState,
+    sc: &Scoped,
     p: &str,
     input: ProviderInput,
     replace: bool,
@@ -401,7 +423,7 @@ async fn change(
             format!("`{field}` is only accepted on create; use the keys and models endpoints"),
         ));
     }
-    let current = provider_or_404(s, p).await?;
+    let current = provider_or_404(s, &sc.scope, p).await?;
     let base = if replace {
         let mut b = ProviderRecord::blank(&current.source);
         b.id = current.id.clone();
@@ -412,6 +434,9 @@ async fn change(
         current
     };
     let mut rec = complete(apply_fields(base, &input)?)?;
+    if replace || input.tenant_id.is_some() {
+        rec.tenant_id = sc.scope.assign(input.tenant_id.as_deref())?;
+    }
     rec.updated_at = now_ms();
     s.db.update_provider(&rec).await?;
     s.gateway.changed().await?;
@@ -424,14 +449,14 @@ async fn change(
     security(("bearer" = [])))]
 pub async fn replace(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
     body: ApiResult<ApiJson<ProviderInput>>,
 ) -> ApiResult<Json<ProviderOut>> {
     // An unknown provider is a 404 whatever the body.
-    provider_or_404(&s, &p).await?;
+    provider_or_404(&s, &sc.scope, &p).await?;
     let ApiJson(input) = body?;
-    change(&s, &p, input, true).await
+    change(&s, &sc, &p, input, true).await
 }
 
 #[utoipa::path(patch, path = "/providers/{provider}", tag = "providers",
@@ -440,14 +465,14 @@ pub async fn replace(
     security(("bearer" = [])))]
 pub async fn update(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
     body: ApiResult<ApiJson<ProviderInput>>,
 ) -> ApiResult<Json<ProviderOut>> {
     // An unknown provider is a 404 whatever the body.
-    provider_or_404(&s, &p).await?;
+    provider_or_404(&s, &sc.scope, &p).await?;
     let ApiJson(input) = body?;
-    change(&s, &p, input, false).await
+    change(&s, &sc, &p, input, false).await
 }
 
 #[utoipa::path(delete, path = "/providers/{provider}", tag = "providers",
@@ -456,10 +481,10 @@ pub async fn update(
     security(("bearer" = [])))]
 pub async fn delete(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let rec = provider_or_404(&s, &p).await?;
+    let rec = provider_or_404(&s, &sc.scope, &p).await?;
     s.db.delete_provider(&rec.id).await?;
     s.gateway.changed().await?;
     Ok(no_content())

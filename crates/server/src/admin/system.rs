@@ -128,10 +128,12 @@ async fn create_first_admin(s: &AppState, i: AdminInitInput) -> ApiResult<AdminI
         display_name: i.display_name,
         password: Some(password.clone()),
         role: Some("admin".into()),
+        tenant_id: None,
     })?;
     s.db.insert_user(&user).await?;
     let (_, key) = mint(
         s,
+        &crate::extract::Scope::All,
         &VirtualKeyInput {
             name: Some("initial key".into()),
             ..Default::default()

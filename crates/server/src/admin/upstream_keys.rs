@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::{no_content, provider_or_404};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AdminAuth, ApiJson, ApiQuery, Pagination};
+use crate::extract::{ApiJson, ApiQuery, Pagination, Scoped};
 use crate::state::AppState;
 use crate::validate::{self, ts};
 
@@ -125,11 +125,11 @@ pub fn new_key_record(
     security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
     ApiQuery(pg): ApiQuery<Pagination>,
 ) -> ApiResult<Json<Vec<KeyOut>>> {
-    let provider = provider_or_404(&s, &p).await?;
+    let provider = provider_or_404(&s, &sc.scope, &p).await?;
     let page = pg.page()?;
     let keys = s.db.list_upstream_keys(&provider.id, page).await?;
     Ok(Json(keys.iter().map(KeyOut::from).collect()))
@@ -142,12 +142,12 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn create(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path(p): Path<String>,
     body: ApiResult<ApiJson<KeyInput>>,
 ) -> ApiResult<(StatusCode, Json<KeyOut>)> {
     // An unknown provider is a 404 whatever the body.
-    let provider = provider_or_404(&s, &p).await?;
+    let provider = provider_or_404(&s, &sc.scope, &p).await?;
     let ApiJson(input) = body?;
     let n =
         s.db.list_upstream_keys(
@@ -165,8 +165,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(KeyOut::from(&rec))))
 }
 
-async fn key_or_404(s: &AppState, provider: &str, key_id: &str) -> ApiResult<UpstreamKeyRecord> {
-    let provider = provider_or_404(s, provider).await?;
+async fn key_or_404(
+    s: &AppState,
+    sc: &Scoped,
+    provider: &str,
+    key_id: &str,
+) -> ApiResult<UpstreamKeyRecord> {
+    let provider = provider_or_404(s, &sc.scope, provider).await?;
     s.db.get_upstream_key(&provider.id, key_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Key '{key_id}' not found for this provider")))
@@ -178,20 +183,21 @@ async fn key_or_404(s: &AppState, provider: &str, key_id: &str) -> ApiResult<Ups
     security(("bearer" = [])))]
 pub async fn get(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path((p, k)): Path<(String, String)>,
 ) -> ApiResult<Json<KeyOut>> {
-    Ok(Json(KeyOut::from(&key_or_404(&s, &p, &k).await?)))
+    Ok(Json(KeyOut::from(&key_or_404(&s, &sc, &p, &k).await?)))
 }
 
 async fn apply(
     s: &AppState,
+    sc: &Scoped,
     p: &str,
     k: &str,
     input: KeyInput,
     replace: bool,
 ) -> ApiResult<Json<KeyOut>> {
-    let mut rec = key_or_404(s, p, k).await?;
+    let mut rec = key_or_404(s, sc, p, k).await?;
     validate_key_fields("", &input)?;
     if let Some(secret) = &input.key {
         rec.secret_enc = s.gateway.secrets.encrypt(secret)?;
@@ -234,14 +240,14 @@ async fn apply(
     security(("bearer" = [])))]
 pub async fn replace(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path((p, k)): Path<(String, String)>,
     body: ApiResult<ApiJson<KeyInput>>,
 ) -> ApiResult<Json<KeyOut>> {
     // An unknown provider or key is a 404 whatever the body.
-    key_or_404(&s, &p, &k).await?;
+    key_or_404(&s, &sc, &p, &k).await?;
     let ApiJson(input) = body?;
-    apply(&s, &p, &k, input, true).await
+    apply(&s, &sc, &p, &k, input, true).await
 }
 
 #[utoipa::path(patch, path = "/providers/{provider}/keys/{key_id}", tag = "providers",
@@ -250,14 +256,14 @@ pub async fn replace(
     security(("bearer" = [])))]
 pub async fn update(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path((p, k)): Path<(String, String)>,
     body: ApiResult<ApiJson<KeyInput>>,
 ) -> ApiResult<Json<KeyOut>> {
     // An unknown provider or key is a 404 whatever the body.
-    key_or_404(&s, &p, &k).await?;
+    key_or_404(&s, &sc, &p, &k).await?;
     let ApiJson(input) = body?;
-    apply(&s, &p, &k, input, false).await
+    apply(&s, &sc, &p, &k, input, false).await
 }
 
 #[utoipa::path(delete, path = "/providers/{provider}/keys/{key_id}", tag = "providers",
@@ -266,10 +272,10 @@ pub async fn update(
     security(("bearer" = [])))]
 pub async fn delete(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    sc: Scoped,
     Path((p, k)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let rec = key_or_404(&s, &p, &k).await?;
+    let rec = key_or_404(&s, &sc, &p, &k).await?;
     s.db.delete_upstream_key(&rec.provider_id, &rec.id).await?;
     s.gateway.changed().await?;
     Ok(no_content())

@@ -82,9 +82,11 @@ pub async fn passthrough(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
+    // The path as the client sent it, still percent-encoded: `a%2Fb` must not become `a/b`.
+    let raw_path = uri.path().strip_prefix("/v1/").map_or(path, str::to_owned);
     let endpoint = Endpoint::Passthrough {
         method,
-        path,
+        path: raw_path,
         query: uri.query().map(str::to_owned),
     };
     serve(&s, inbound(endpoint, &headers, &uri, body)).await

@@ -1,4 +1,9 @@
 //! A mock OpenAI-compatible upstream on loopback, with behaviours for failure tests.
+//!
+//! Besides the fixed "Hello from {name}" answer, `Behavior::Content` scripts an answer with
+//! `reasoning_content`, text and a tool call (streamed as the openai-python
+//! `ChatCompletionChunk` deltas), and `MockUpstream::on` picks a behaviour by a marker string
+//! found in the request body (so one mock can serve many test cases in any order).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -40,7 +45,22 @@ pub enum Behavior {
     StreamDropBeforeFirst,
     /// Answer 401 when the request's bearer key is this secret; otherwise answer normally.
     RejectKey(String),
+    /// Answer with this content (non-stream and stream alike).
+    Content(ChatContent),
 }
+
+/// A scripted assistant answer: optional `reasoning_content` (the DeepSeek / vLLM field),
+/// optional text, optional tool call (`id` `call_mock_0001`). `finish_reason` is
+/// `tool_calls` when there is a tool call, else `stop`.
+#[derive(Debug, Clone, Default)]
+pub struct ChatContent {
+    pub reasoning: Option<String>,
+    pub text: Option<String>,
+    pub tool_call: Option<(String, Value)>,
+}
+
+/// The id of the tool call a `ChatContent` answer makes.
+pub const CHAT_TOOL_CALL_ID: &str = "call_mock_0001";
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -67,6 +87,9 @@ pub struct MockState {
     pub name: String,
     /// Behaviours for the next chat requests, one per request, before `behavior` applies.
     pub script: Mutex<VecDeque<Behavior>>,
+    /// `(marker, behaviour)`: after `script`, the first whose marker occurs in the request
+    /// body applies; then `behavior`.
+    pub rules: Mutex<Vec<(String, Behavior)>>,
 }
 
 /// A running mock upstream.
@@ -87,6 +110,7 @@ impl MockUpstream {
             models: Mutex::new(vec!["mock-model".into()]),
             name: name.into(),
             script: Mutex::new(VecDeque::new()),
+            rules: Mutex::new(vec![]),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -149,6 +173,12 @@ impl MockUpstream {
         self.state.script.lock().unwrap().extend(seq);
     }
 
+    /// A chat request whose body contains `marker` gets behaviour `b` (unless a scripted
+    /// behaviour is pending). Rules are tried in the order they were added.
+    pub fn on(&self, marker: &str, b: Behavior) {
+        self.state.rules.lock().unwrap().push((marker.into(), b));
+    }
+
     /// Chat completion requests received (not counting `/v1/models`).
     pub fn chat_requests(&self) -> usize {
         self.requests()
@@ -200,6 +230,79 @@ fn completion(state: &MockState, model: &str) -> Value {
            "usage": usage()})
 }
 
+fn content_finish(c: &ChatContent) -> &'static str {
+    if c.tool_call.is_some() {
+        "tool_calls"
+    } else {
+        "stop"
+    }
+}
+
+/// A `chat.completion` for scripted content: `message.reasoning_content`, `content`,
+/// `tool_calls` (arguments as a JSON string).
+fn content_completion(model: &str, c: &ChatContent) -> Value {
+    let mut msg = json!({"role": "assistant", "content": c.text});
+    if let Some(r) = &c.reasoning {
+        msg["reasoning_content"] = json!(r);
+    }
+    if let Some((name, args)) = &c.tool_call {
+        msg["tool_calls"] = json!([{"id": CHAT_TOOL_CALL_ID, "type": "function",
+            "function": {"name": name, "arguments": args.to_string()}}]);
+    }
+    json!({"id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+           "choices": [{"index": 0, "message": msg, "finish_reason": content_finish(c)}],
+           "usage": usage()})
+}
+
+/// Stream chunks for scripted content: a role chunk, `reasoning_content` deltas, `content`
+/// deltas, a tool-call head (`index`, `id`, `type`, name, empty arguments) then argument
+/// pieces of at most 7 bytes, and a final chunk with `finish_reason`.
+fn content_chunks(model: &str, c: &ChatContent) -> Vec<Value> {
+    let wrap = |delta: Value, finish: Option<&str>| {
+        json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000,
+               "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let words = |s: &str| -> Vec<String> { s.split_inclusive(' ').map(str::to_owned).collect() };
+    let mut out = vec![wrap(json!({"role": "assistant", "content": ""}), None)];
+    if let Some(r) = &c.reasoning {
+        for w in words(r) {
+            out.push(wrap(json!({"reasoning_content": w}), None));
+        }
+    }
+    if let Some(t) = &c.text {
+        for w in words(t) {
+            out.push(wrap(json!({"content": w}), None));
+        }
+    }
+    if let Some((name, args)) = &c.tool_call {
+        out.push(wrap(
+            json!({"tool_calls": [{"index": 0, "id": CHAT_TOOL_CALL_ID, "type": "function",
+                                   "function": {"name": name, "arguments": ""}}]}),
+            None,
+        ));
+        let a = args.to_string();
+        let mut cur = String::new();
+        let mut pieces = vec![];
+        for ch in a.chars() {
+            cur.push(ch);
+            if cur.len() >= 7 {
+                pieces.push(std::mem::take(&mut cur));
+            }
+        }
+        if !cur.is_empty() {
+            pieces.push(cur);
+        }
+        for p in pieces {
+            out.push(wrap(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}),
+                None,
+            ));
+        }
+    }
+    out.push(wrap(json!({}), Some(content_finish(c))));
+    out
+}
+
 fn chunk(model: &str, content: &str) -> String {
     let c = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
                    "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
@@ -225,7 +328,19 @@ async fn chat(State(state): State<Arc<MockState>>, req: Request) -> Response {
         .as_bool()
         .unwrap_or(false);
     let scripted = state.script.lock().unwrap().pop_front();
-    let behavior = scripted.unwrap_or_else(|| state.behavior.lock().unwrap().clone());
+    let ruled = || {
+        let text = String::from_utf8_lossy(&r.body);
+        state
+            .rules
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(m, _)| text.contains(m.as_str()))
+            .map(|(_, b)| b.clone())
+    };
+    let behavior = scripted
+        .or_else(ruled)
+        .unwrap_or_else(|| state.behavior.lock().unwrap().clone());
     match behavior {
         Behavior::RejectKey(ref k)
             if r.headers.get("authorization").and_then(|v| v.to_str().ok())
@@ -244,6 +359,26 @@ async fn chat(State(state): State<Arc<MockState>>, req: Request) -> Response {
         }
         Behavior::Delay(d) => tokio::time::sleep(d).await,
         _ => {}
+    }
+    if let Behavior::Content(c) = &behavior {
+        if !stream {
+            return axum::Json(content_completion(&model, c)).into_response();
+        }
+        let mut frames: Vec<Bytes> = content_chunks(&model, c)
+            .into_iter()
+            .map(|v| Bytes::from(format!("data: {v}\n\n")))
+            .collect();
+        if include_usage {
+            let u = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1,
+                           "model": model, "choices": [], "usage": usage()});
+            frames.push(Bytes::from(format!("data: {u}\n\n")));
+        }
+        frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        let body = futures::stream::iter(frames.into_iter().map(Ok::<Bytes, std::io::Error>));
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(body))
+            .unwrap();
     }
     if !stream {
         return axum::Json(completion(&state, &model)).into_response();

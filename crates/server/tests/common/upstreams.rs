@@ -19,7 +19,8 @@
 //! ```
 //!
 //! Every request is recorded (also the rejected ones). Generation requests take the next
-//! queued `Reply` (`reply`), then the default one (`default_reply`, initially
+//! queued `Reply` (`reply`), then the first `on(marker, reply)` rule whose marker occurs in
+//! the request body (so one mock can serve many test cases in any order), then the default one (`default_reply`, initially
 //! `Reply::text(DEFAULT_TEXT)`). Token counts come from `MockUsage` and are mapped to each
 //! dialect's own usage fields as documented on `MockUsage`.
 
@@ -216,6 +217,8 @@ pub struct DialectState {
     pub usage: Mutex<MockUsage>,
     pub count_tokens: Mutex<u64>,
     pub required_key: Mutex<Option<String>>,
+    /// `(marker, reply)` rules tried after the queue, in order.
+    pub rules: Mutex<Vec<(String, Reply)>>,
 }
 
 /// Builder of a `DialectMock`; `start` binds it to a loopback port.
@@ -227,9 +230,16 @@ pub struct MockBuilder {
     usage: MockUsage,
     count_tokens: u64,
     required_key: Option<String>,
+    rules: Vec<(String, Reply)>,
 }
 
 impl MockBuilder {
+    /// A generation request whose body contains `marker` gets `r` (when nothing is queued).
+    /// Rules are tried in the order they were added.
+    pub fn on(mut self, marker: &str, r: Reply) -> Self {
+        self.rules.push((marker.into(), r));
+        self
+    }
     /// Queues a reply for the next generation request (in order of calls).
     pub fn reply(mut self, r: Reply) -> Self {
         self.queue.push_back(r);
@@ -271,6 +281,7 @@ impl MockBuilder {
             usage: Mutex::new(self.usage),
             count_tokens: Mutex::new(self.count_tokens),
             required_key: Mutex::new(self.required_key),
+            rules: Mutex::new(self.rules),
         });
         let app = match self.dialect {
             Dialect::Anthropic => Router::new()
@@ -314,6 +325,7 @@ impl DialectMock {
             usage: MockUsage::default(),
             count_tokens: DEFAULT_COUNT_TOKENS,
             required_key: None,
+            rules: vec![],
         }
     }
     /// An Anthropic Messages upstream.
@@ -421,9 +433,20 @@ async fn record(state: &DialectState, req: Request) -> Recorded {
     r
 }
 
-fn next_reply(state: &DialectState) -> Reply {
+fn next_reply(state: &DialectState, r: &Recorded) -> Reply {
     let queued = state.queue.lock().unwrap().pop_front();
-    queued.unwrap_or_else(|| state.default.lock().unwrap().clone())
+    queued
+        .or_else(|| {
+            let text = String::from_utf8_lossy(&r.body);
+            state
+                .rules
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(m, _)| text.contains(m.as_str()))
+                .map(|(_, reply)| reply.clone())
+        })
+        .unwrap_or_else(|| state.default.lock().unwrap().clone())
 }
 
 fn header<'a>(r: &'a Recorded, name: &str) -> Option<&'a str> {
@@ -647,7 +670,7 @@ async fn begin(state: &DialectState, req: Request) -> Result<(Recorded, Reply), 
     if let Some(resp) = auth_failure(state, &r) {
         return Err(resp);
     }
-    let reply = next_reply(state);
+    let reply = next_reply(state, &r);
     if let Some(d) = reply.delay {
         tokio::time::sleep(d).await;
     }
