@@ -257,7 +257,8 @@ fn upstream_error(client: Dialect, up: Option<Dialect>, status: u16, body: &Byte
     let openai_family = |d: Dialect| matches!(d, Dialect::OpenaiChat | Dialect::OpenaiResponses);
     let up = up.unwrap_or(Dialect::OpenaiChat);
     if openai_family(client) && openai_family(up) && is_openai_error(body) {
-        return (status, body.clone());
+        // 529 is Anthropic's word for overloaded; OpenAI clients know it as 503.
+        return (if status == 529 { 503 } else { status }, body.clone());
     }
     if up == client && codec::decode_error(up, status, body).is_some() {
         return (status, body.clone());

@@ -105,6 +105,13 @@ async fn setup(
         o = o.env(k, v);
     }
     let gw = Gateway::start_with(o).await;
+    if b == Backend::Redis {
+        assert!(
+            gw.log_text().contains("shared state on Redis"),
+            "the gateway is not on Redis: {}",
+            gw.log_text()
+        );
+    }
     let mock = MockUpstream::start("mock").await;
     let mut p = json!({"name": "mock", "kind": "openai_compatible", "base_url": mock.base_url(),
                        "api_keys": [{"alias": "k1", "key": "sk-up"}]});
@@ -443,11 +450,7 @@ async fn concurrency_limit(b: Backend) {
     let r = chat(&gw, &k, chat_body("m", "again", None, false)).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
-both_states!(
-    concurrency,
-    concurrency_limit,
-    ignore = "needs max_concurrency in the admin API (merging)"
-);
+both_states!(concurrency, concurrency_limit);
 
 // ---- 3. Prepaid balance ---------------------------------------------------------------------
 
@@ -501,8 +504,10 @@ async fn balance_never_overdrawn(b: Backend) {
     assert!(s == 200 || s == 201, "top-up: {t}");
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut ok = 0;
+    let mut sent = 202;
     while ok < 5 {
         let r = chat(&gw, &k, body.clone()).await;
+        sent += 1;
         if r.status == 200 {
             ok += 1;
         } else {
@@ -513,19 +518,15 @@ async fn balance_never_overdrawn(b: Backend) {
     }
     let r = chat(&gw, &k, body.clone()).await;
     assert_refused(&r, 402, "insufficient_quota");
-    let n = records(&gw, &id).await.len();
-    let recs = wait_records(&gw, &id, n, 5).await;
+    let recs = wait_records(&gw, &id, sent + 1, 10).await;
+    assert_eq!(recs.iter().filter(|r| r.status == 200).count(), 55);
     let charged: Decimal = recs.iter().map(|r| opt_dec(&r.balance_charged)).sum();
     assert_eq!(charged, dec("0.55"));
     let u = usage(&gw, &id).await;
     assert_eq!(u["balance"], "0", "{u}");
     assert_eq!(u["balance_credited"], "0.55", "{u}");
 }
-both_states!(
-    balance,
-    balance_never_overdrawn,
-    ignore = "needs balance on key create and POST /admin/api-keys/{id}/balance (merging)"
-);
+both_states!(balance, balance_never_overdrawn);
 
 // ---- 4. Free credits before the balance -----------------------------------------------------
 
@@ -574,11 +575,7 @@ async fn money_grant_then_balance(b: Backend) {
     assert_eq!(c["used"], "0.03");
     assert_eq!(c["remaining"], "0");
 }
-both_states!(
-    money_grant,
-    money_grant_then_balance,
-    ignore = "needs provider free_credit and key balance in the admin API (merging)"
-);
+both_states!(money_grant, money_grant_then_balance);
 
 async fn token_grant_shared_by_models(b: Backend) {
     let (gw, _mock) = setup(
@@ -630,11 +627,7 @@ async fn token_grant_shared_by_models(b: Backend) {
     assert_eq!(credits[0]["used"], "45");
     assert_eq!(credits[0]["remaining"], "0");
 }
-both_states!(
-    token_grant,
-    token_grant_shared_by_models,
-    ignore = "needs provider free_credit and key balance in the admin API (merging)"
-);
+both_states!(token_grant, token_grant_shared_by_models);
 
 async fn model_token_grant_split(b: Backend) {
     let (gw, _mock) = setup(
@@ -692,11 +685,7 @@ async fn model_token_grant_split(b: Backend) {
         "{u}"
     );
 }
-both_states!(
-    model_token_grant,
-    model_token_grant_split,
-    ignore = "needs provider free_credit and key balance in the admin API (merging)"
-);
+both_states!(model_token_grant, model_token_grant_split);
 
 // ---- 5. Budgets -----------------------------------------------------------------------------
 
@@ -748,11 +737,7 @@ async fn daily_budget_refuses_when_used_up(b: Backend) {
     assert_eq!(u["budget"]["used"], "0.02", "{u}");
     assert_eq!(u["budget"]["remaining"], "0", "{u}");
 }
-both_states!(
-    daily_budget,
-    daily_budget_refuses_when_used_up,
-    ignore = "needs budget {amount, period} in the admin API (merging)"
-);
+both_states!(daily_budget, daily_budget_refuses_when_used_up);
 
 // ---- 6. Aborted streams are billed as delivered ---------------------------------------------
 

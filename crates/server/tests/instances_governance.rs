@@ -96,7 +96,6 @@ async fn rpm_is_exact_across_two_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs balance on key create in the admin API (merging)"]
 async fn a_shared_balance_is_never_overdrawn_across_two_instances() {
     if !common::postgres_enabled() || !redis_enabled() {
         return;
