@@ -685,6 +685,30 @@ async fn users_logs_tenants_and_global_endpoints(db: Db) {
         .await;
     assert_eq!(st, 201, "{k}");
     assert_eq!(k["tenant_id"], "acme", "a user's own keys are its tenant's");
+    // The new control-plane routes need credentials, and more than a plain user's.
+    let vkey_balance = format!("/admin/api-keys/{}/balance", w.own_vkey);
+    let vkey_events = format!("/admin/api-keys/{}/balance-events", w.own_vkey);
+    for (method, path, body) in [
+        (Method::GET, "/admin/tenants", None),
+        (Method::POST, "/admin/tenants", Some(json!({"name": "n"}))),
+        (Method::GET, "/admin/tenants/acme", None),
+        (Method::DELETE, "/admin/tenants/acme", None),
+        (
+            Method::POST,
+            vkey_balance.as_str(),
+            Some(json!({"add": "1"})),
+        ),
+        (Method::GET, vkey_events.as_str(), None),
+    ] {
+        let (st, _) =
+            w.gw.call_as(Cred::None, method.clone(), path, body.clone())
+                .await;
+        assert_eq!(st, 401, "{method} {path} without credentials");
+        let (st, _) =
+            w.gw.call_as(Cred::Bearer(&plain), method.clone(), path, body)
+                .await;
+        assert_eq!(st, 403, "{method} {path} as a plain user");
+    }
 
     // Tenant validation and deletion.
     for (body, field) in [

@@ -178,11 +178,12 @@ impl VirtualKeyOut {
 
     /// Keys as listed, with the credited sums of the prepaid ones (one query for all).
     pub async fn load_all(s: &AppState, rows: &[VirtualKeyRecord]) -> ApiResult<Vec<Self>> {
-        let credits = if rows.iter().any(|k| k.prepaid) {
-            s.db.all_balance_credits().await?
-        } else {
-            Default::default()
-        };
+        let prepaid: Vec<&str> = rows
+            .iter()
+            .filter(|k| k.prepaid)
+            .map(|k| k.id.as_str())
+            .collect();
+        let credits = s.db.balance_credits_of(&prepaid).await?;
         Ok(rows
             .iter()
             .map(|k| Self::from_record(k, credits.get(&k.id).copied()))
