@@ -47,6 +47,8 @@ impl Modify for BearerAuth {
         admin::users::list, admin::users::create, admin::users::get, admin::users::delete,
         admin::virtual_keys::list, admin::virtual_keys::create, admin::virtual_keys::get, admin::virtual_keys::update, admin::virtual_keys::delete,
         admin::virtual_keys::list_for_user, admin::virtual_keys::create_for_user, admin::usage::usage,
+        admin::balance::top_up, admin::balance::events,
+        admin::tenants::list, admin::tenants::create, admin::tenants::get, admin::tenants::delete,
         admin::stats::stats, admin::logs::list,
         admin::provider_health::health, admin::provider_health::metrics, admin::provider_health::statistics, admin::provider_health::test,
         admin::logical_models::list, admin::logical_models::create, admin::logical_models::get, admin::logical_models::replace, admin::logical_models::update, admin::logical_models::delete, admin::logical_models::upstreams,
@@ -64,6 +66,7 @@ impl Modify for BearerAuth {
         (name = "api-keys", description = "Virtual API keys for the data plane"),
         (name = "data plane", description = "OpenAI-compatible endpoints for applications"),
         (name = "routing", description = "Logical models, aliases, routing decisions and sticky sessions"),
+        (name = "tenants", description = "Tenants (seed 003): a tenant admin sees only its tenant's objects"),
     )
 )]
 pub struct ApiDoc;

@@ -45,6 +45,13 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("POST", "/users/u/api-keys"),
     ("GET", "/admin/stats"),
     ("GET", "/admin/logs"),
+    ("POST", "/admin/api-keys/k/balance"),
+    ("GET", "/admin/api-keys/k/balance-events"),
+    ("GET", "/admin/api-keys/k/usage"),
+    ("GET", "/admin/tenants"),
+    ("POST", "/admin/tenants"),
+    ("GET", "/admin/tenants/t"),
+    ("DELETE", "/admin/tenants/t"),
 ];
 
 /// The documented paths of the control plane (OpenAPI spelling).
@@ -65,6 +72,11 @@ const ADMIN_PATHS: &[&str] = &[
     "/users/{user_id}/api-keys",
     "/admin/stats",
     "/admin/logs",
+    "/admin/api-keys/{id}/balance",
+    "/admin/api-keys/{id}/balance-events",
+    "/admin/api-keys/{id}/usage",
+    "/admin/tenants",
+    "/admin/tenants/{id}",
 ];
 
 fn method(m: &str) -> Method {
