@@ -9,6 +9,8 @@
 //! `instances_governance.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The Redis proxy's tasks are aborted with the test; nothing waits for them.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 
@@ -259,6 +261,20 @@ async fn usage(gw: &Gateway, key_id: &str) -> Value {
     u
 }
 
+/// The gateway's warning and error log lines (state backend trouble shows here).
+fn warnings(gw: &Gateway) -> String {
+    gw.log_text()
+        .lines()
+        .filter(|l| {
+            l.contains("WARN")
+                || l.contains("ERROR")
+                || l.contains("\"warn")
+                || l.contains("\"error")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn assert_refused(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status, status, "{}", r.text);
     common::assert_error_shape(&r.body);
@@ -478,7 +494,7 @@ async fn balance_never_overdrawn(b: Backend) {
     let futs = (0..200).map(|_| chat(&gw, &k, body.clone()));
     let results = futures::future::join_all(futs).await;
     let ok = results.iter().filter(|r| r.status == 200).count();
-    assert_eq!(ok, 50, "admitted");
+    assert_eq!(ok, 50, "admitted; gateway warnings:\n{}", warnings(&gw));
     for r in results.iter().filter(|r| r.status != 200) {
         assert_refused(r, 402, "insufficient_quota");
     }
@@ -743,7 +759,7 @@ both_states!(daily_budget, daily_budget_refuses_when_used_up);
 
 async fn aborted_stream_billed_as_delivered(b: Backend) {
     let (gw, mock) = setup(b, &[], None, &[("m", token_prices())]).await;
-    let (id, k) = key(&gw, json!({"rpm": 1000})).await;
+    let (id, k) = key(&gw, json!({"rpm": 1000, "balance": "100"})).await;
     mock.set(Behavior::StreamSlow);
     let r = gw
         .client
@@ -773,6 +789,14 @@ async fn aborted_stream_billed_as_delivered(b: Backend) {
     assert!(rec.completion_tokens > 0, "{rec:?}");
     assert!(rec.prompt_tokens > 0, "{rec:?}");
     assert!(opt_dec(&rec.cost) > Decimal::ZERO, "{rec:?}");
+    // What was delivered is charged to the balance, exactly.
+    assert_eq!(opt_dec(&rec.balance_charged), opt_dec(&rec.cost), "{rec:?}");
+    let u = usage(&gw, &id).await;
+    assert_eq!(
+        dec(u["balance"].as_str().unwrap()),
+        dec("100") - opt_dec(&rec.cost),
+        "{u}"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while !mock.cancelled() {
         assert!(
@@ -794,7 +818,7 @@ async fn cache_hits_are_free_but_counted(b: Backend) {
         &[("m", token_prices())],
     )
     .await;
-    let (id, k) = key(&gw, json!({"rpm": 4, "tenant_id": "t1"})).await;
+    let (id, k) = key(&gw, json!({"rpm": 4, "tenant_id": "t1", "balance": "100"})).await;
     let body = chat_body("m", "cache me", None, false);
     let r1 = chat(&gw, &k, body.clone()).await;
     assert_eq!(r1.status, 200, "{}", r1.text);
@@ -856,8 +880,11 @@ async fn cache_hits_are_free_but_counted(b: Backend) {
     assert_eq!(hits.len(), 2, "{recs:#?}");
     for h in &hits {
         assert!(opt_dec(&h.cost).is_zero(), "a hit costs nothing: {h:?}");
+        assert!(opt_dec(&h.balance_charged).is_zero(), "{h:?}");
         assert_eq!(h.status, 200);
     }
+    let u = usage(&gw, &id).await;
+    assert_eq!(dec(u["balance"].as_str().unwrap()), dec("99.948"), "{u}");
     let misses = recs
         .iter()
         .filter(|r| r.cache.as_deref() == Some("miss"))
@@ -956,4 +983,307 @@ async fn redis_down_fails_closed_with_503() {
         );
     }
     assert_eq!(mock.chat_requests(), 0);
+}
+
+// ---- More: leases, failover, defaults -------------------------------------------------------
+
+async fn aborted_stream_gives_its_lease_back(b: Backend) {
+    let (gw, mock) = setup(b, &[], None, &[("m", json!({}))]).await;
+    let (id, k) = key(&gw, json!({"max_concurrency": 1})).await;
+    mock.set(Behavior::StreamHold);
+    let r = gw
+        .client
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&k)
+        .header("content-type", "application/json")
+        .body(chat_body("m", "hold", None, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut s = r.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("first ") {
+        let c = tokio::time::timeout(Duration::from_secs(5), s.next())
+            .await
+            .expect("the first chunk arrives")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&c));
+    }
+    let r = chat(&gw, &k, chat_body("m", "second", None, false)).await;
+    assert_refused(&r, 429, "rate_limit_exceeded");
+    // The client goes away: the request is settled as 499 and its lease is released.
+    drop(s);
+    mock.set(Behavior::Ok);
+    let recs = wait_records(&gw, &id, 2, 10).await;
+    assert!(recs.iter().any(|r| r.status == 499), "{recs:#?}");
+    let r = chat(&gw, &k, chat_body("m", "third", None, false)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    mock.release();
+}
+both_states!(lease_after_abort, aborted_stream_gives_its_lease_back);
+
+/// A candidate that fails gives its money reservation back before the next is tried: a
+/// balance of two requests pays for two requests that each failed over once.
+async fn failover_releases_the_failed_candidate(b: Backend) {
+    let (gw, m1) = setup(b, &[], None, &[("m", per_request("0.01"))]).await;
+    let m2 = MockUpstream::start("up2").await;
+    let (s, p) = gw
+        .post(
+            "/providers",
+            json!({"name": "p2", "kind": "openai_compatible", "base_url": m2.base_url(),
+                                    "api_keys": [{"alias": "k1", "key": "sk-up-2"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let (s, m) = gw
+        .post(
+            "/providers/p2/models",
+            json!({"model_id": "m", "provider_model_id": "mock-model", "pricing_info": per_request("0.01")}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    let (s, lm) = gw
+        .post(
+            "/logical-models",
+            json!({"name": "smart", "strategy": "priority", "upstreams": [
+                {"provider": "mock", "model": "m", "weight": 1, "priority": 1},
+                {"provider": "p2", "model": "m", "weight": 1, "priority": 2}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{lm}");
+    m1.set(Behavior::Status(
+        500,
+        json!({"error": {"message": "boom"}}),
+        None,
+    ));
+    let (id, k) = key(&gw, json!({"balance": "0.02"})).await;
+    for i in 0..2 {
+        let r = chat(&gw, &k, chat_body("smart", "hi", Some(16), false)).await;
+        assert_eq!(r.status, 200, "request {i}: {}", r.text);
+        assert_eq!(r.header("x-modelgate-provider"), Some("p2"));
+        assert_eq!(r.header("x-modelgate-attempts"), Some("2"));
+    }
+    let r = chat(&gw, &k, chat_body("smart", "hi", Some(16), false)).await;
+    assert_refused(&r, 402, "insufficient_quota");
+    assert_eq!(m1.chat_requests(), 2);
+    assert_eq!(m2.chat_requests(), 2);
+    let recs = wait_records(&gw, &id, 3, 10).await;
+    let charged: Decimal = recs.iter().map(|r| opt_dec(&r.balance_charged)).sum();
+    assert_eq!(charged, dec("0.02"), "{recs:#?}");
+    assert_eq!(usage(&gw, &id).await["balance"], "0");
+}
+both_states!(failover_release, failover_releases_the_failed_candidate);
+
+/// Seed 002: `RATE_LIMIT_ENABLED` applies `RATE_LIMIT_PER_MINUTE` to keys without a limit of
+/// their own; a key's own `rpm` wins.
+async fn default_rate_limit_from_env(b: Backend) {
+    let (gw, _mock) = setup(
+        b,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_PER_MINUTE", "2"),
+        ],
+        None,
+        &[("m", json!({}))],
+    )
+    .await;
+    let (_, plain) = key(&gw, json!({})).await;
+    let (_, own) = key(&gw, json!({"rpm": 3})).await;
+    for want in ["1", "0"] {
+        let r = chat(&gw, &plain, chat_body("m", "hi", None, false)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.header("x-ratelimit-limit-requests"), Some("2"));
+        assert_eq!(r.header("x-ratelimit-remaining-requests"), Some(want));
+    }
+    let r = chat(&gw, &plain, chat_body("m", "hi", None, false)).await;
+    assert_refused(&r, 429, "rate_limit_exceeded");
+    for _ in 0..3 {
+        let r = chat(&gw, &own, chat_body("m", "hi", None, false)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.header("x-ratelimit-limit-requests"), Some("3"));
+    }
+    let r = chat(&gw, &own, chat_body("m", "hi", None, false)).await;
+    assert_refused(&r, 429, "rate_limit_exceeded");
+}
+both_states!(default_rpm, default_rate_limit_from_env);
+
+// ---- Redis trouble mid-flight ---------------------------------------------------------------
+
+/// A TCP proxy in front of the test Redis that can pass traffic, hold Redis's replies back
+/// (so the gateway's calls time out after Redis has run them), or cut every connection.
+struct RedisProxy {
+    port: u16,
+    /// 0: pass, 1: delay replies by 600 ms, 2: cut.
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RedisProxy {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (m, c) = (mode.clone(), conns.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = l.accept().await {
+                if m.load(Ordering::SeqCst) == 2 {
+                    drop(client);
+                    continue;
+                }
+                let Ok(upstream) = tokio::net::TcpStream::connect("127.0.0.1:6379").await else {
+                    continue;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut ur, mut uw) = upstream.into_split();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 || uw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let m2 = m.clone();
+                let down = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = ur.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if m2.load(Ordering::SeqCst) == 1 {
+                            tokio::time::sleep(Duration::from_millis(600)).await;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut v = c.lock().unwrap();
+                v.push(up);
+                v.push(down);
+            }
+        });
+        Self {
+            port,
+            mode,
+            conns,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, std::sync::atomic::Ordering::SeqCst);
+        if mode == 2 {
+            for t in self.conns.lock().unwrap().drain(..) {
+                t.abort();
+            }
+        }
+    }
+}
+
+impl Drop for RedisProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.set(2);
+    }
+}
+
+/// Redis goes away after a prepaid balance is spent: fail-open admission on the local
+/// fallback must not spend the balance a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG (ledger): fail-open admits money on the empty local fallback, so a spent balance is spent again"]
+async fn fail_open_never_spends_a_balance_twice() {
+    if !redis_enabled() {
+        return;
+    }
+    let proxy = RedisProxy::start().await;
+    let url = proxy.url();
+    let (gw, _mock) = setup(
+        Backend::Memory,
+        &[
+            ("REDIS_URL", &url),
+            ("MODELGATE_REDIS_PREFIX", &fresh_prefix()),
+        ],
+        None,
+        &[("m", per_request("0.01"))],
+    )
+    .await;
+    let (id, k) = key(&gw, json!({"balance": "0.02"})).await;
+    for _ in 0..2 {
+        let r = chat(&gw, &k, chat_body("m", "hi", Some(16), false)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = chat(&gw, &k, chat_body("m", "hi", Some(16), false)).await;
+    assert_refused(&r, 402, "insufficient_quota");
+    wait_records(&gw, &id, 3, 10).await;
+    proxy.set(2);
+    let r = chat(&gw, &k, chat_body("m", "hi", Some(16), false)).await;
+    assert_ne!(
+        r.status,
+        200,
+        "a spent balance was spent again on the local fallback; warnings:\n{}",
+        warnings(&gw)
+    );
+    let n = records(&gw, &id).await.len();
+    wait_records(&gw, &id, n.max(4), 10).await;
+    let u = usage(&gw, &id).await;
+    assert!(
+        !dec(u["balance"].as_str().unwrap()).is_sign_negative(),
+        "{u}"
+    );
+}
+
+/// A Redis call that times out after Redis ran it: the reservation it made (here a
+/// concurrency lease) must not stay behind on Redis once the request is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG (ledger): a reservation Redis ran but answered too late is settled on the fallback and leaks on Redis"]
+async fn a_timed_out_reservation_does_not_leak_on_redis() {
+    if !redis_enabled() {
+        return;
+    }
+    let proxy = RedisProxy::start().await;
+    let url = proxy.url();
+    let (gw, _mock) = setup(
+        Backend::Memory,
+        &[
+            ("REDIS_URL", &url),
+            ("MODELGATE_REDIS_PREFIX", &fresh_prefix()),
+        ],
+        None,
+        &[("m", json!({}))],
+    )
+    .await;
+    let (id, k) = key(&gw, json!({"max_concurrency": 1})).await;
+    // Warm up: the connection and the scripts are in place.
+    for _ in 0..2 {
+        let r = chat(&gw, &k, chat_body("m", "hi", None, false)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    wait_records(&gw, &id, 2, 10).await;
+    // Redis runs the admission but its reply comes too late: the gateway fails open.
+    proxy.set(1);
+    let r = chat(&gw, &k, chat_body("m", "hi", None, false)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_records(&gw, &id, 3, 10).await;
+    proxy.set(0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing is in flight: the key may make a request.
+    let r = chat(&gw, &k, chat_body("m", "hi", None, false)).await;
+    assert_eq!(
+        r.status,
+        200,
+        "the lease of a request that ended is still held on Redis: {}\nwarnings:\n{}",
+        r.text,
+        warnings(&gw)
+    );
 }
