@@ -190,10 +190,16 @@ fn required_model(obj: &RawObject) -> Result<String, GatewayError> {
 /// `contents`, Responses-style `input`, Claude-style top-level `system`/`stop_sequences`/
 /// `anthropic_version`; otherwise OpenAI chat.
 fn chat_body_dialect(obj: &RawObject) -> Dialect {
-    if obj.contains("messages") {
+    if let Some(messages) = obj.get("messages") {
+        // Anthropic content blocks that chat has no equivalent of.
+        let blocks =
+            |marker: &[u8]| memchr::memmem::find(messages.get().as_bytes(), marker).is_some();
         if obj.contains("system")
             || obj.contains("stop_sequences")
             || obj.contains("anthropic_version")
+            || [&br#""tool_use""#[..], br#""tool_result""#, br#""thinking""#]
+                .iter()
+                .any(|m| blocks(m))
         {
             return Dialect::Anthropic;
         }
@@ -287,6 +293,12 @@ mod tests {
             Dialect::Anthropic
         );
         assert_eq!(d(r#"{"model":"m","contents":[]}"#), Dialect::Gemini);
+        assert_eq!(
+            d(
+                r#"{"model":"m","max_tokens":9,"messages":[{"role":"assistant","content":[{"type": "tool_use","id":"t","name":"f","input":{}}]}]}"#
+            ),
+            Dialect::Anthropic
+        );
         assert_eq!(d(r#"{"model":"m","input":"hi"}"#), Dialect::OpenaiResponses);
     }
 

@@ -425,8 +425,14 @@ fn converted_body(
         include_usage: true,
     };
     let mut dropped = req.dropped.clone();
-    let body = codec::encode_request(up, req, &opts, &mut dropped)
+    let mut body = codec::encode_request(up, req, &opts, &mut dropped)
         .map_err(|e| GatewayError::bad_request(e.to_string(), None))?;
+    // The model's `custom_parameters` (in its upstream's dialect) fill what the request left out.
+    if !defaults(cand).is_empty()
+        && let Ok(obj) = RawObject::parse(&body)
+    {
+        body = obj.to_vec_with(&[], defaults(cand)).map_err(encode_error)?;
+    }
     Ok((body, up == Dialect::OpenaiChat && call.stream, dropped))
 }
 

@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use modelgate_core::pricing::Pricing;
-use modelgate_store::{ModelRecord, new_id, now_ms};
+use modelgate_providers::ProviderKind;
+use modelgate_store::{ModelRecord, ProviderRecord, new_id, now_ms};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -119,9 +120,53 @@ fn validate_input(m: &ModelInput) -> ApiResult<()> {
     Ok(())
 }
 
+/// The model dialect a provider kind serves by default.
+fn default_dialect(kind: &str) -> &'static str {
+    match kind {
+        "anthropic" => "anthropic_messages",
+        "gemini" => "gemini",
+        _ => "openai_chat",
+    }
+}
+
+/// Every stored setting is applied or refused: a model `dialect` its provider cannot serve is
+/// refused (422) instead of being accepted and ignored.
+pub fn check_dialect(provider: &ProviderRecord, dialect: &str) -> ApiResult<()> {
+    use modelgate_formats::Dialect;
+    let kind: ProviderKind = provider
+        .kind
+        .parse()
+        .map_err(|e: String| ApiError::invalid("kind", e))?;
+    let extra: Vec<String> = serde_json::from_str(&provider.dialects).unwrap_or_default();
+    let speaks = |d: Dialect| {
+        kind.spec().dialects.contains(&d)
+            || (kind.can_speak(d) && extra.iter().any(|e| e == d.as_str()))
+    };
+    let ok = match dialect {
+        "openai_chat" => speaks(Dialect::OpenaiChat),
+        "openai_responses" => speaks(Dialect::OpenaiResponses),
+        "openai_embeddings" => kind.spec().openai_endpoints,
+        "anthropic_messages" => speaks(Dialect::Anthropic),
+        "gemini" => speaks(Dialect::Gemini),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "dialect",
+            format!(
+                "a `{}` provider cannot serve models of dialect `{dialect}`",
+                provider.kind
+            ),
+        ))
+    }
+}
+
 /// Builds a new model record from input.
-pub fn new_model_record(provider_id: &str, m: &ModelInput) -> ApiResult<ModelRecord> {
+pub fn new_model_record(provider: &ProviderRecord, m: &ModelInput) -> ApiResult<ModelRecord> {
     validate_input(m)?;
+    let provider_id = provider.id.as_str();
     let model_id = m
         .model_id
         .clone()
@@ -146,7 +191,14 @@ pub fn new_model_record(provider_id: &str, m: &ModelInput) -> ApiResult<ModelRec
             .custom_parameters
             .as_ref()
             .map_or_else(|| "{}".into(), |v| v.to_string()),
-        dialect: m.dialect.clone().unwrap_or_else(|| "openai_chat".into()),
+        dialect: {
+            let d = m
+                .dialect
+                .clone()
+                .unwrap_or_else(|| default_dialect(&provider.kind).into());
+            check_dialect(provider, &d)?;
+            d
+        },
         created_at: now,
         updated_at: now,
     })
@@ -180,7 +232,7 @@ pub async fn create(
     // An unknown provider is a 404 whatever the body.
     let provider = provider_or_404(&s, &sc.scope, &p).await?;
     let ApiJson(input) = body?;
-    let rec = new_model_record(&provider.id, &input)?;
+    let rec = new_model_record(&provider, &input)?;
     s.db.insert_model(&rec).await?;
     s.gateway.changed().await?;
     Ok((StatusCode::CREATED, Json(ModelOut::from(&rec))))
@@ -213,6 +265,7 @@ async fn apply(
     m: ModelInput,
     replace: bool,
 ) -> ApiResult<Json<ModelOut>> {
+    let provider = provider_or_404(s, &sc.scope, p).await?;
     let mut rec = model_or_404(s, sc, p, id).await?;
     validate_input(&m)?;
     if replace {
@@ -221,7 +274,7 @@ async fn apply(
             .clone()
             .ok_or_else(|| ApiError::invalid("model_id", "`model_id` is required"))?;
         let mut fresh = new_model_record(
-            &rec.provider_id,
+            &provider,
             &ModelInput {
                 model_id: Some(model_id),
                 ..m
@@ -256,6 +309,7 @@ async fn apply(
             rec.dialect = v;
         }
     }
+    check_dialect(&provider, &rec.dialect)?;
     rec.updated_at = now_ms();
     s.db.update_model(&rec).await?;
     s.gateway.changed().await?;

@@ -367,7 +367,7 @@ pub async fn create(
     for (n, m) in input.supported_models.iter().flatten().enumerate() {
         validate::text(&format!("supported_models[{n}]"), m, validate::MAX_TEXT)?;
         models.push(new_model_record(
-            &rec.id,
+            &rec,
             &ModelInput {
                 model_id: Some(m.clone()),
                 ..Default::default()
