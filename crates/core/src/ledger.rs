@@ -12,8 +12,10 @@
 //!   worst-case cost of the request.
 //!
 //! `settle` replaces both with the real usage (or releases them when nothing was served) once.
-//! When the backend is unreachable, admission follows `fail_open`: a local in-process backend
-//! takes over (limits per instance) or the request is refused; both are logged and counted.
+//! When the backend is unreachable, request-level admission follows `fail_open`: a local
+//! in-process backend takes over (limits per instance) or the request is refused; money is
+//! never admitted on the fallback (it would spend balances and grants again): a key with money
+//! rules is refused with 503 until the backend answers. Both are logged and counted.
 
 use chrono::{Datelike, Duration as ChronoDuration, Offset, TimeZone, Utc};
 use modelgate_formats::canonical::Usage;
@@ -145,7 +147,28 @@ impl Ledger {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// Admits on the backend, or on the local fallback when it is unreachable (fail-open).
+    /// Admits money on the backend only: balances, budgets and grants live there, and a local
+    /// fallback (which starts at zero) would spend them again. Unreachable → 503.
+    async fn admit_money(
+        &self,
+        charges: &[Charge],
+        now_ms: i64,
+    ) -> Result<(StateBackend, Admission), GatewayError> {
+        match self.backend.admit(charges, now_ms).await {
+            Ok(a) => Ok((self.backend.clone(), a)),
+            Err(e) if e.is_unavailable() => {
+                metrics::counter!("modelgate_state_unavailable_total").increment(1);
+                tracing::warn!(error = %e, "state backend unreachable: money cannot be checked, refusing");
+                Err(GatewayError::Unavailable(
+                    "balances cannot be checked right now; try again shortly".into(),
+                ))
+            }
+            Err(e) => Err(state_error(e)),
+        }
+    }
+
+    /// Admits request-level limits on the backend, or on the local fallback when it is
+    /// unreachable (fail-open: limits then hold per instance).
     async fn admit(
         &self,
         charges: &[Charge],
@@ -332,7 +355,7 @@ impl Ledger {
                 ],
                 worst,
             )];
-            let (backend, a) = self.admit(&charges, now_ms).await?;
+            let (backend, a) = self.admit_money(&charges, now_ms).await?;
             let Admission::Admitted(admitted) = a else {
                 return Err(GatewayError::Internal(
                     "the token grant refused a cascade".into(),
@@ -412,7 +435,7 @@ impl Ledger {
             units.push(Unit::Money);
         }
         if !charges.is_empty() {
-            let result = self.admit(&charges, now_ms).await;
+            let result = self.admit_money(&charges, now_ms).await;
             match result {
                 Ok((backend, Admission::Admitted(admitted))) => {
                     cand.money = Some(Reserved {

@@ -158,6 +158,8 @@ fn state_backend(settings: &Settings) -> anyhow::Result<modelgate_store::StateBa
     };
     let mut cfg = RedisConfig::new(url);
     cfg.prefix = settings.redis_prefix.clone();
+    cfg.command_timeout = Duration::from_millis(settings.redis_timeout_ms.max(10));
+    cfg.connect_timeout = Duration::from_millis(settings.redis_timeout_ms.max(10));
     let redis = RedisState::connect_lazy(cfg)
         .map_err(|e| anyhow::anyhow!("REDIS_URL is not usable: {e}"))?;
     tracing::info!(

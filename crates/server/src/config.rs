@@ -68,6 +68,8 @@ pub struct Settings {
     pub state_fail_open: bool,
     /// Redis key prefix of this deployment's shared state.
     pub redis_prefix: String,
+    /// Longest wait for one Redis call (connect or command), milliseconds.
+    pub redis_timeout_ms: u64,
     /// Output tokens assumed for a request's worst case when it sets no `max_tokens`.
     pub default_output_tokens: u64,
     /// The calendar of daily/weekly/monthly quotas and budgets, as an offset from UTC
@@ -192,6 +194,7 @@ impl Default for Settings {
             rate_limit_per_hour: 1000,
             state_fail_open: true,
             redis_prefix: "modelgate:".into(),
+            redis_timeout_ms: 1000,
             default_output_tokens: 4096,
             quota_utc_offset: "+00:00".into(),
             workers: 0,
