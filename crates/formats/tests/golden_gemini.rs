@@ -21,7 +21,6 @@ fn fixture_body() -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/fixtures/clients/gemini-cli-0.61.0.jsonl"
     ))
-    .or_else(|_| std::fs::read_to_string("/work/shared/fixtures/clients/gemini-cli-0.61.0.jsonl"))
     .expect("fixture");
     let v: Value = serde_json::from_str(line.lines().next().expect("a line")).expect("json");
     serde_json::to_vec(&v["body"]).expect("body")

@@ -19,8 +19,12 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 fn fixture_body() -> Vec<u8> {
-    let line = std::fs::read_to_string("/work/shared/fixtures/clients/codex-cli-0.169.0.jsonl")
-        .expect("fixture");
+    // `shared/` lies beside the checkout (../shared from the workspace root).
+    let line = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/clients/codex-cli-0.169.0.jsonl"
+    ))
+    .expect("fixture");
     let v: Value = serde_json::from_str(line.lines().next().expect("a line")).expect("json");
     serde_json::to_vec(&v["body"]).expect("body")
 }
