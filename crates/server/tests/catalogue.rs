@@ -948,14 +948,22 @@ async fn models(db: common::Db) {
         )
         .await;
     assert_eq!(s, 201, "{b}");
+    // A dialect the provider cannot serve is refused, not stored and ignored.
     let (s, b) = gw
         .post(
             "/providers/ma/models",
             json!({"model_id": "msg", "endpoint": "anthropic_messages"}),
         )
         .await;
+    assert_invalid(s, &b, "dialect");
+    let (s, b) = gw
+        .post(
+            "/providers/ma/models",
+            json!({"model_id": "msg", "endpoint": "openai_chat"}),
+        )
+        .await;
     assert_eq!(s, 201, "{b}");
-    assert_eq!(b["dialect"], "anthropic_messages");
+    assert_eq!(b["dialect"], "openai_chat");
 
     let (s, list) = gw.get("/providers/ma/models").await;
     assert_eq!(s, 200);

@@ -420,7 +420,11 @@ async fn hostile_bodies(session: bool) {
         let label = format!("{what} (session {sid:?})");
         let (status, cpu, text) = send(make(size), sid, &label).await;
         assert!(allowed.contains(&status), "{label}: {status} {text:.300}");
-        assert!(cpu < 1.0, "{label}: {cpu:.2} s of gateway CPU");
+        // With a session the messages are skimmed a second time (linear) to keep the newest
+        // ones; the gateway under test is a debug build on a shared box, so that case gets
+        // twice the budget (a quadratic pass would take minutes either way).
+        let budget = if session { 2.0 } else { 1.0 };
+        assert!(cpu < budget, "{label}: {cpu:.2} s of gateway CPU");
         if session {
             continue;
         }
