@@ -187,18 +187,28 @@ impl Settle {
             return;
         };
         let mut usage = usage.or(self.usage);
-        // Delivered but never reported by the upstream (the client or the upstream went away
-        // mid-stream): count what was delivered, flagged as estimated.
-        if usage.is_none()
-            && self.first_content_at.is_some()
-            && let Some(text) = self.delivered.as_deref()
+        // Delivered but never (or only partly) reported by the upstream — the client or the
+        // upstream went away mid-stream: the output is counted from what was delivered (when
+        // that is more than the upstream reported so far; Anthropic reports 1 at the start),
+        // flagged as estimated. The upstream's own input count is kept when it sent one.
+        let cut_short = status == 499 || status >= 500;
+        if self.first_content_at.is_some()
+            && (usage.is_none() || cut_short)
+            && let Some(text) = self.delivered.as_deref().filter(|t| !t.is_empty())
         {
-            usage = Some(Usage {
-                input_tokens: self.est_input,
-                output_tokens: crate::tokens::count(text),
-                ..Default::default()
-            });
-            self.record.usage_estimated = true;
+            let counted = crate::tokens::count(text);
+            let reported = usage.unwrap_or_default();
+            if counted > reported.output_tokens {
+                let input = Some(reported.input_tokens)
+                    .filter(|n| *n > 0)
+                    .unwrap_or(self.est_input);
+                usage = Some(Usage {
+                    input_tokens: input,
+                    output_tokens: counted,
+                    ..reported
+                });
+                self.record.usage_estimated = true;
+            }
         }
         self.record.cache = self.cache.map(str::to_owned);
         let r = &mut self.record;

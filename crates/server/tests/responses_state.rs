@@ -147,3 +147,50 @@ async fn count_tokens_without_an_upstream_counter_is_estimated_locally() {
         "counting never calls a chat upstream"
     );
 }
+
+/// An Anthropic client on an Anthropic upstream (bytes passed through) whose stream breaks
+/// after some text: billed for the text delivered, flagged as estimated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passthrough_stream_cut_short_is_billed_as_delivered() {
+    use common::upstreams::{DialectMock, Reply};
+    let long =
+        "All the words of a rather long answer that streams in many small pieces. ".repeat(8);
+    let up = DialectMock::anthropic()
+        .default_reply(Reply::text(&long).break_after(12))
+        .start()
+        .await;
+    let gw = Gateway::start(Db::Sqlite).await;
+    let (s, p) = gw
+        .post(
+            "/providers",
+            json!({"name": "anth", "kind": up.kind(), "base_url": up.base_url(), "api_keys": [{"alias": "k", "key": "sk-ant"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let (s, m) = gw
+        .post(
+            "/providers/anth/models",
+            json!({"model_id": "claude", "pricing_info": {"input": 1, "output": 2}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    let (id, key) = gw.add_key(json!({})).await;
+    let r = gw
+        .client
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "claude", "max_tokens": 100, "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap_or_default();
+    assert!(text.contains("content_block_delta"), "{text:.500}");
+    let page = gw.wait_logs(&format!("key_id={id}"), 1, 10).await;
+    let rec = &page["items"][0];
+    assert_eq!(rec["usage_estimated"], true, "{rec}");
+    assert!(rec["completion_tokens"].as_i64().unwrap() > 0, "{rec}");
+    let cost: f64 = rec["cost"].as_str().unwrap().parse().unwrap();
+    assert!(cost > 0.0, "{rec}");
+}
