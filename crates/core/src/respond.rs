@@ -352,9 +352,6 @@ struct Relay {
     session: Option<(String, String)>,
     /// Responses streams to be stored: the input to store with the completed answer.
     history: Option<Vec<serde_json::Value>>,
-    /// A passthrough stream of a dialect other than chat, read alongside (only when its text
-    /// must be counted for billing a stream cut short).
-    shadow: Option<Box<dyn StreamDecoder>>,
     ended: bool,
 }
 
@@ -403,11 +400,8 @@ fn client_stream(
     if session.is_some() {
         remember_answer(gw, call, None);
     }
-    let shadow = (pass && up != Dialect::OpenaiChat && settle.wants_delivered())
-        .then(|| codec::stream_decoder(up));
     let relay = Relay {
         gw: gw.clone(),
-        shadow,
         events,
         mode,
         reply_dialect: call.reply_dialect,
@@ -513,35 +507,19 @@ impl Relay {
                             return None;
                         }
                     }
-                    let billing = self.settle.as_ref().is_some_and(Settle::wants_delivered);
-                    if (self.capture.is_some() || billing)
+                    // Session context only: billing keeps the block itself (below).
+                    if let Some(c) = self.capture.as_mut()
+                        && c.len() < CAPTURE_LIMIT
                         && let Some(t) = chat_delta_text(data)
                     {
-                        self.capture(&t);
+                        c.push_str(&t);
                     }
-                } else {
-                    if let Some(u) = codec::sniff_usage(dialect, ev.event, data) {
-                        self.usage(&u);
-                    }
-                    if let Some(dec) = self.shadow.as_mut() {
-                        let mut evs = Vec::new();
-                        if dec.push(ev.event, data, &mut evs).is_ok() {
-                            for e in &evs {
-                                let text = match e {
-                                    StreamEvent::TextDelta { text }
-                                    | StreamEvent::ReasoningDelta { text } => text.as_str(),
-                                    StreamEvent::ToolCallDelta { arguments, .. } => {
-                                        arguments.as_str()
-                                    }
-                                    StreamEvent::ToolCallStart { name, .. } => name.as_str(),
-                                    _ => continue,
-                                };
-                                if let Some(s) = self.settle.as_mut() {
-                                    s.delivered(text);
-                                }
-                            }
-                        }
-                    }
+                } else if let Some(u) = codec::sniff_usage(dialect, ev.event, data) {
+                    self.usage(&u);
+                }
+                // Kept (refcounted) for counting its text if the stream is cut short.
+                if let Some(st) = self.settle.as_mut() {
+                    st.delivered_block(dialect, &block);
                 }
                 self.content_seen();
                 Some(block)

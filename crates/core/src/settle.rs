@@ -58,6 +58,9 @@ pub struct Settle {
     /// Text delivered to the client (kept only when a reservation must be settled), to count
     /// the tokens of a stream that ended without the upstream's usage.
     delivered: Option<String>,
+    /// Event blocks passed through unchanged (refcounted, not copied), in their dialect; decoded
+    /// for their text only if the stream is cut short.
+    delivered_blocks: Option<(Dialect, Vec<bytes::Bytes>, usize)>,
     /// Input tokens estimated at admission (for billing without upstream usage).
     est_input: u64,
     pub cache: Option<&'static str>,
@@ -95,6 +98,7 @@ impl Settle {
             first_content_at: None,
             reservation: None,
             delivered: None,
+            delivered_blocks: None,
             est_input: 0,
             cache: None,
         }
@@ -120,9 +124,43 @@ impl Settle {
             .unwrap_or_default()
     }
 
-    /// Whether delivered text is being kept (for billing a stream without upstream usage).
-    pub fn wants_delivered(&self) -> bool {
-        self.delivered.is_some()
+    /// Keeps an event block passed through to the client (bounded; no copy, no parse).
+    pub fn delivered_block(&mut self, dialect: Dialect, block: &bytes::Bytes) {
+        if self.delivered.is_none() {
+            return;
+        }
+        let (_, blocks, size) = self
+            .delivered_blocks
+            .get_or_insert_with(|| (dialect, Vec::new(), 0));
+        if *size < DELIVERED_LIMIT {
+            *size += block.len();
+            blocks.push(block.clone());
+        }
+    }
+
+    /// The text of what was delivered: noted text, and the text of kept event blocks.
+    fn delivered_text(&self) -> String {
+        let mut text = self.delivered.clone().unwrap_or_default();
+        if let Some((d, blocks, _)) = &self.delivered_blocks {
+            let mut dec = modelgate_formats::codec::stream_decoder(*d);
+            let mut evs = Vec::new();
+            for b in blocks {
+                let ev = modelgate_formats::sse::SseEvent::parse(b);
+                if let Some(data) = ev.data.as_deref() {
+                    let _ = dec.push(ev.event, data.trim(), &mut evs);
+                }
+            }
+            for e in &evs {
+                use modelgate_formats::canonical::StreamEvent as E;
+                match e {
+                    E::TextDelta { text: t } | E::ReasoningDelta { text: t } => text.push_str(t),
+                    E::ToolCallDelta { arguments, .. } => text.push_str(arguments),
+                    E::ToolCallStart { name, .. } => text.push_str(name),
+                    _ => {}
+                }
+            }
+        }
+        text
     }
 
     /// Notes text delivered to the client (bounded).
@@ -147,6 +185,7 @@ impl Settle {
             first_content_at: None,
             reservation: None,
             delivered: None,
+            delivered_blocks: None,
             est_input: 0,
             cache: None,
         }
@@ -192,11 +231,13 @@ impl Settle {
         // that is more than the upstream reported so far; Anthropic reports 1 at the start),
         // flagged as estimated. The upstream's own input count is kept when it sent one.
         let cut_short = status == 499 || status >= 500;
-        if self.first_content_at.is_some()
-            && (usage.is_none() || cut_short)
-            && let Some(text) = self.delivered.as_deref().filter(|t| !t.is_empty())
-        {
-            let counted = crate::tokens::count(text);
+        let text = if self.first_content_at.is_some() && (usage.is_none() || cut_short) {
+            self.delivered_text()
+        } else {
+            String::new()
+        };
+        if !text.is_empty() {
+            let counted = crate::tokens::count(&text);
             let reported = usage.unwrap_or_default();
             if counted > reported.output_tokens {
                 let input = Some(reported.input_tokens)
