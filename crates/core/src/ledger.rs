@@ -298,9 +298,9 @@ impl Ledger {
         }
         let (backend, admission) = self.admit(&charges, now_ms).await?;
         match admission {
-            Admission::Refused(refused) => Err(refusal(&charges, &units, &refused, rpm, l.tpm)),
+            Admission::Refused(refused) => Err(refusal(&charges, &refused)),
             Admission::Admitted(admitted) => {
-                r.headers = ratelimit_headers(&charges, &units, &admitted, rpm, l.tpm);
+                r.headers = ratelimit_headers(&charges, &admitted);
                 r.request = Some(Reserved {
                     backend,
                     charges,
@@ -628,13 +628,7 @@ pub fn grant_key(
 }
 
 /// The 429/402 for a refused request-level charge.
-fn refusal(
-    charges: &[Charge],
-    units: &[Unit],
-    refused: &Refused,
-    rpm: Option<u64>,
-    tpm: Option<u64>,
-) -> GatewayError {
+fn refusal(charges: &[Charge], refused: &Refused) -> GatewayError {
     let key = match &charges[refused.index] {
         Charge::Limit { counter, .. } => counter.key.as_str(),
         Charge::Cascade { .. } => "",
@@ -670,7 +664,6 @@ fn refusal(
             ),
         )
     };
-    let _ = (units, rpm, tpm);
     GatewayError::Limited {
         message,
         code,
@@ -682,20 +675,13 @@ fn refusal(
 
 /// `x-ratelimit-limit/remaining/reset-requests` (per-minute limit, else per-hour) and
 /// `-tokens` (per-minute) after an admission.
-fn ratelimit_headers(
-    charges: &[Charge],
-    units: &[Unit],
-    a: &Admitted,
-    rpm: Option<u64>,
-    tpm: Option<u64>,
-) -> Vec<(&'static str, String)> {
+fn ratelimit_headers(charges: &[Charge], a: &Admitted) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let find = |suffix: &str| {
         charges.iter().position(
             |c| matches!(c, Charge::Limit { counter, .. } if counter.key.ends_with(suffix)),
         )
     };
-    let _ = (units, rpm, tpm);
     let req = find(":rpm")
         .map(|i| (i, "60s"))
         .or_else(|| find(":rph").map(|i| (i, "1h")));
