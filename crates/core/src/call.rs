@@ -41,7 +41,7 @@ pub enum Endpoint {
     Embeddings,
     /// Any other `/v1/{path}`, forwarded unchanged.
     Passthrough {
-        method: reqwest::Method,
+        method: http::Method,
         path: String,
         query: Option<String>,
     },

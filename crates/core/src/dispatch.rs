@@ -56,7 +56,7 @@ pub enum Delivered {
     /// An SSE stream, primed up to its first data event.
     Events(Events),
     /// A passthrough body, forwarded as it comes.
-    Raw(reqwest::Response),
+    Raw(modelgate_providers::UpstreamResponse),
 }
 
 /// Why dispatch gave up.
@@ -117,8 +117,8 @@ impl<'a> From<&'a UpstreamKey> for KeyUse<'a> {
 /// The request for one candidate, built once and sent with each of its keys.
 struct Prepared {
     op_dialect: Option<Dialect>,
-    url: reqwest::Url,
-    method: reqwest::Method,
+    url: http::Uri,
+    method: http::Method,
     body: Bytes,
     content_type: Option<String>,
     accept_sse: bool,
@@ -245,7 +245,7 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
             Ok(Prepared {
                 op_dialect: None,
                 url,
-                method: reqwest::Method::POST,
+                method: http::Method::POST,
                 body: Bytes::from(body),
                 content_type: json,
                 accept_sse: false,
@@ -278,7 +278,7 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
             Ok(Prepared {
                 op_dialect: Some(d),
                 url,
-                method: reqwest::Method::POST,
+                method: http::Method::POST,
                 body: Bytes::from(body),
                 content_type: json,
                 accept_sse: false,
@@ -319,7 +319,7 @@ fn prepare(call: &Call, cand: &Candidate, canon: &mut Canonical<'_>) -> Result<P
             Ok(Prepared {
                 op_dialect: Some(up),
                 url,
-                method: reqwest::Method::POST,
+                method: http::Method::POST,
                 body: Bytes::from(body),
                 content_type: json,
                 accept_sse: call.stream,
@@ -498,7 +498,9 @@ pub async fn dispatch(
             settle.note(format!("dropped:{d}"));
         }
         // Money is reserved at this candidate's prices before it is tried.
-        if let (Caller::Key(k), Some((ledger, r))) = (&call.caller, settle.reservation()) {
+        if let (Caller::Key(k), Some((ledger, r))) = (&call.caller, settle.reservation())
+            && crate::ledger::needs_money(k, &cand.provider)
+        {
             let ledger = ledger.clone();
             if let Err(e) = ledger
                 .reserve_candidate(
@@ -660,44 +662,56 @@ type Answer = (u16, Option<String>, Option<String>, Delivered);
 /// whole body, or a stream up to its first data event. A non-2xx answer is a failure with its
 /// body.
 async fn attempt(
-    client: &reqwest::Client,
+    client: &modelgate_providers::UpstreamClient,
     call: &Call,
     cand: &Candidate,
     p: &Prepared,
     key: &str,
     deadline: Instant,
 ) -> Result<Answer, UpstreamFailure> {
+    use http::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
     let provider = &cand.provider;
     let t0 = Instant::now();
     let timeout = provider.timeout.min(deadline.saturating_duration_since(t0));
-    let mut req = client
-        .request(p.method.clone(), p.url.clone())
-        .body(p.body.clone());
-    if let Some(ct) = &p.content_type {
-        req = req.header(reqwest::header::CONTENT_TYPE, ct);
+    let mut req =
+        modelgate_providers::UpstreamRequest::new(p.method.clone(), p.url.clone(), p.body.clone());
+    if let Some(ct) = p
+        .content_type
+        .as_deref()
+        .and_then(|ct| HeaderValue::from_str(ct).ok())
+    {
+        req.headers.insert(CONTENT_TYPE, ct);
     }
     if p.accept_sse {
-        req = req.header(reqwest::header::ACCEPT, "text/event-stream");
-    } else if let Some(a) = call.accept.as_deref().filter(|_| p.op_dialect.is_none()) {
-        req = req.header(reqwest::header::ACCEPT, a);
+        req.headers
+            .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    } else if let Some(a) = call
+        .accept
+        .as_deref()
+        .filter(|_| p.op_dialect.is_none())
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        req.headers.insert(ACCEPT, a);
     }
-    let req = provider.api.authorize(req, key, &call.hints);
+    provider
+        .api
+        .authorize(&mut req.headers, key, &call.hints)
+        .map_err(|e| UpstreamFailure::Connect(e.to_string()))?;
     // Timeouts are ours (headers here, body and stream idle below), so a stream is never cut
     // by a total timeout.
-    let resp = match tokio::time::timeout(timeout, req.send()).await {
+    let resp = match tokio::time::timeout(timeout, client.send(req)).await {
         Err(_) => return Err(UpstreamFailure::Timeout(timeout)),
-        Ok(Err(e)) => return Err(UpstreamFailure::from_reqwest(&e, timeout)),
-        Ok(Ok(r)) => r,
+        Ok(r) => r?,
     };
     let status = resp.status().as_u16();
-    let header = |name: reqwest::header::HeaderName| {
+    let header = |name: http::header::HeaderName| {
         resp.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let content_type = header(reqwest::header::CONTENT_TYPE);
-    let content_disposition = header(reqwest::header::CONTENT_DISPOSITION);
+    let content_type = header(CONTENT_TYPE);
+    let content_disposition = header(CONTENT_DISPOSITION);
     let rest = (t0 + provider.timeout)
         .min(deadline)
         .saturating_duration_since(Instant::now());

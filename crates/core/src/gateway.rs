@@ -8,7 +8,6 @@
 
 use arc_swap::ArcSwap;
 use modelgate_store::{Database, SecretBox, StoreError};
-use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -84,9 +83,9 @@ pub struct Gateway {
     pub sessions: Sessions,
     pub routing: ArcSwap<RoutingConfig>,
     /// Limits, quotas and money on the state backend (memory or Redis).
-    pub ledger: Ledger,
+    pub ledger: Arc<Ledger>,
     /// Balancing state per group, bounded like health state.
-    selectors: Cache<String, Arc<Selector>>,
+    selectors: crate::tracked::Tracked<Selector>,
     catalogue: ArcSwap<Catalogue>,
     keyring: ArcSwap<KeyRing>,
     version: loaded_version::Version,
@@ -136,9 +135,9 @@ impl Gateway {
             health: Arc::new(HealthRegistry::new(settings.health.clone(), clock.clone())),
             sessions: Sessions::new(settings.session_ttl),
             routing: ArcSwap::from_pointee(settings.routing.clone()),
-            selectors: Cache::new(MAX_TRACKED),
+            selectors: crate::tracked::Tracked::new(MAX_TRACKED),
             clock,
-            ledger,
+            ledger: Arc::new(ledger),
             catalogue: ArcSwap::from_pointee(catalogue),
             keyring: ArcSwap::from_pointee(keyring),
             version: Default::default(),
@@ -161,13 +160,7 @@ impl Gateway {
 
     /// The balancing state of a group (a logical model or a model name).
     pub fn selector(&self, label: &str) -> Arc<Selector> {
-        if let Some(s) = self.selectors.get(label) {
-            return s;
-        }
-        self.selectors
-            .entry(label.to_owned())
-            .or_insert_with(|| Arc::new(Selector::default()))
-            .into_value()
+        self.selectors.get_or(label, Selector::default)
     }
 
     /// Rebuilds both snapshots from the database and swaps them in.

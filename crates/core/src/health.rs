@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::clock::SharedClock;
+use crate::tracked::Tracked;
 
 /// Most upstreams and keys whose live state is kept. The catalogue's own are far fewer; the
 /// bound only matters when clients make up names (discovery, `ALLOW_UNKNOWN_MODELS`): the
@@ -525,9 +526,9 @@ pub struct ProbeResult {
 pub struct HealthRegistry {
     pub settings: HealthSettings,
     clock: SharedClock,
-    upstreams: Cache<String, Arc<UpstreamStats>>,
+    upstreams: Tracked<UpstreamStats>,
     /// Keyed by key id + a hash of the secret, so a changed secret starts fresh.
-    keys: Cache<String, Arc<KeyState>>,
+    keys: Tracked<KeyState>,
     probes: Cache<String, ProbeResult>,
 }
 
@@ -541,20 +542,15 @@ impl HealthRegistry {
         Self {
             settings,
             clock,
-            upstreams: Cache::new(MAX_TRACKED),
-            keys: Cache::new(MAX_TRACKED),
+            upstreams: Tracked::new(MAX_TRACKED),
+            keys: Tracked::new(MAX_TRACKED),
             probes: Cache::new(MAX_TRACKED),
         }
     }
 
     pub fn upstream(&self, id: &str) -> Arc<UpstreamStats> {
-        if let Some(s) = self.upstreams.get(id) {
-            return s;
-        }
         self.upstreams
-            .entry(id.to_owned())
-            .or_insert_with(|| Arc::new(UpstreamStats::new(self.clock.clone())))
-            .into_value()
+            .get_or(id, || UpstreamStats::new(self.clock.clone()))
     }
 
     /// Stats of every upstream of a provider, with their upstream model names.
@@ -571,13 +567,7 @@ impl HealthRegistry {
 
     pub fn key(&self, key_id: &str, secret: &str) -> Arc<KeyState> {
         let id = format!("{key_id}:{:x}", fxhash(secret));
-        if let Some(s) = self.keys.get(&id) {
-            return s;
-        }
-        self.keys
-            .entry(id)
-            .or_insert_with(|| Arc::new(KeyState::new(self.clock.clone())))
-            .into_value()
+        self.keys.get_or(&id, || KeyState::new(self.clock.clone()))
     }
 
     pub fn set_probe(&self, provider_id: &str, r: ProbeResult) {
@@ -590,9 +580,7 @@ impl HealthRegistry {
 
     /// How many upstreams and keys have live state (for tests and metrics).
     pub fn tracked(&self) -> (u64, u64) {
-        self.upstreams.run_pending_tasks();
-        self.keys.run_pending_tasks();
-        (self.upstreams.entry_count(), self.keys.entry_count())
+        (self.upstreams.len(), self.keys.len())
     }
 }
 

@@ -132,6 +132,19 @@ fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(MAX_AMOUNT).min(MAX_AMOUNT)
 }
 
+/// Whether calling `provider` costs `key` anything to reserve: a balance, a budget or the
+/// provider's free credit.
+pub fn needs_money(key: &KeyContext, provider: &ProviderEntry) -> bool {
+    key.credited.is_some() || key.budget.is_some() || provider.free_credit.is_some()
+}
+
+impl Reservation {
+    /// Nothing was reserved (no limits, no money rules): settling it would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.request.is_none() && self.candidate.is_none()
+    }
+}
+
 impl Ledger {
     pub fn new(backend: StateBackend, settings: GovernanceSettings) -> Self {
         Self {
@@ -325,8 +338,7 @@ impl Ledger {
         self.release_candidate(r, now_ms).await;
         let pricing = model.map(|m| m.pricing.clone()).unwrap_or_default();
         let grant = provider.free_credit;
-        let needs_money = key.credited.is_some() || key.budget.is_some() || grant.is_some();
-        if !needs_money {
+        if !needs_money(key, provider) {
             return Ok(());
         }
         let id = &key.key_id;

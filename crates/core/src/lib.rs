@@ -26,6 +26,7 @@ pub mod gateway;
 pub mod health;
 pub mod keyring;
 pub mod ledger;
+pub mod log_sink;
 pub mod model_list;
 pub mod pipeline;
 pub mod policy;
@@ -40,6 +41,7 @@ pub mod sessions;
 pub mod settle;
 pub mod strategy;
 pub mod tokens;
+pub mod tracked;
 pub mod usage;
 
 pub use error::GatewayError;

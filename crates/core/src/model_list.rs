@@ -3,7 +3,7 @@
 
 use crate::catalogue::ProviderEntry;
 use futures::FutureExt;
-use modelgate_providers::{Adapter, ClientHints, Operation};
+use modelgate_providers::Adapter;
 use moka::future::Cache;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,24 +60,10 @@ pub async fn fetch(p: &ProviderEntry) -> Vec<String> {
 
 /// Calls a provider's model list with a key.
 pub async fn list(p: &ProviderEntry, secret: &str) -> Result<Vec<String>, String> {
-    let url = p
-        .api
-        .url(Operation::Models, "")
-        .map_err(|e| e.to_string())?;
-    let client =
-        crate::clients::for_connect_timeout(p.connect_timeout).map_err(|e| e.to_string())?;
     let timeout = p.timeout.min(Duration::from_secs(10));
-    let req = p
-        .api
-        .authorize(client.get(url), secret, &ClientHints::default())
-        .timeout(timeout);
-    let resp = req.send().await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let body = crate::relay::read_body(resp, timeout, 8 * 1024 * 1024)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("the provider answered {}", status.as_u16()));
+    let (status, body) = crate::clients::get_models(p, secret, timeout, 8 * 1024 * 1024).await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("the provider answered {status}"));
     }
     Ok(p.api.parse_models(&body))
 }

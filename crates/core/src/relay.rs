@@ -6,16 +6,23 @@
 //! Owns no client-side encoding (that is `respond`) and no bookkeeping (that is `settle`).
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use futures::stream::{BoxStream, StreamExt};
 use modelgate_formats::sse::{SseEvent, SseSplitter};
-use modelgate_providers::UpstreamFailure;
+use modelgate_providers::{UpstreamFailure, UpstreamResponse};
 use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Largest whole (non-stream) upstream body read; a larger one is a failed attempt.
 pub const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
-type ByteStream = BoxStream<'static, reqwest::Result<Bytes>>;
+/// An upstream body's data, chunk by chunk.
+pub type ByteStream = BoxStream<'static, Result<Bytes, hyper::Error>>;
+
+/// The data of an upstream answer's body as a stream (trailers are skipped).
+pub fn body_stream(resp: UpstreamResponse) -> ByteStream {
+    http_body_util::BodyDataStream::new(resp.into_body()).boxed()
+}
 
 /// Reads a whole body, failing when it exceeds `limit` or stays idle past `timeout`.
 ///
@@ -23,17 +30,17 @@ type ByteStream = BoxStream<'static, reqwest::Result<Bytes>>;
 /// without one the chunks are kept as received and joined once at the end (never a doubling
 /// buffer that copies itself on the way to the limit).
 pub async fn read_body(
-    resp: reqwest::Response,
+    resp: UpstreamResponse,
     timeout: Duration,
     limit: usize,
 ) -> Result<Bytes, UpstreamFailure> {
     let too_large =
         || UpstreamFailure::Broken(format!("the upstream body is larger than {limit} bytes"));
-    let declared = resp.content_length();
+    let declared = modelgate_providers::content_length(&resp);
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let mut stream = resp.bytes_stream();
+    let mut stream = body_stream(resp);
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut exact = declared
         .and_then(|n| usize::try_from(n).ok())
@@ -42,7 +49,7 @@ pub async fn read_body(
     let mut have = 0usize;
     let read = async {
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| UpstreamFailure::from_reqwest(&e, timeout))?;
+            let chunk = chunk.map_err(|e| UpstreamFailure::from_body_error(&e))?;
             have += chunk.len();
             if have > limit {
                 return Err(too_large());
@@ -94,9 +101,9 @@ pub struct Events {
 }
 
 impl Events {
-    pub fn new(resp: reqwest::Response, idle_timeout: Duration) -> Self {
+    pub fn new(resp: UpstreamResponse, idle_timeout: Duration) -> Self {
         Self {
-            upstream: resp.bytes_stream().boxed(),
+            upstream: body_stream(resp),
             splitter: SseSplitter::new(),
             queue: VecDeque::new(),
             idle_timeout,
@@ -108,31 +115,60 @@ impl Events {
     /// larger than the SSE limit).
     pub async fn next(&mut self) -> Step {
         loop {
-            if let Some(b) = self.queue.pop_front() {
-                return Step::Event(b);
-            }
-            if self.ended {
-                return Step::End;
+            if let Some(step) = self.buffered() {
+                return step;
             }
             match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
                 Err(_) => return Step::Failed(UpstreamFailure::Timeout(self.idle_timeout)),
-                Ok(None) => {
-                    self.ended = true;
-                    if let Some(rest) = self.splitter.take_rest() {
-                        self.queue.push_back(rest);
+                Ok(read) => {
+                    if let Some(failed) = self.take(read) {
+                        return failed;
                     }
                 }
-                Ok(Some(Err(e))) => {
-                    return Step::Failed(UpstreamFailure::from_reqwest(&e, self.idle_timeout));
+            }
+        }
+    }
+
+    /// The next step if it is there without waiting: an event already read, the end, or what
+    /// the upstream has already delivered to the socket. `None`: nothing yet.
+    pub fn next_now(&mut self) -> Option<Step> {
+        loop {
+            if let Some(step) = self.buffered() {
+                return Some(step);
+            }
+            let read = self.upstream.next().now_or_never()?;
+            if let Some(failed) = self.take(read) {
+                return Some(failed);
+            }
+        }
+    }
+
+    fn buffered(&mut self) -> Option<Step> {
+        if let Some(b) = self.queue.pop_front() {
+            return Some(Step::Event(b));
+        }
+        self.ended.then_some(Step::End)
+    }
+
+    /// Splits what one read brought into events (queued); a failure is returned.
+    fn take(&mut self, read: Option<Result<Bytes, hyper::Error>>) -> Option<Step> {
+        match read {
+            None => {
+                self.ended = true;
+                if let Some(rest) = self.splitter.take_rest() {
+                    self.queue.push_back(rest);
                 }
-                Ok(Some(Ok(chunk))) => {
-                    if let Err(e) = self.splitter.push(&chunk) {
-                        return Step::Failed(UpstreamFailure::Broken(e.to_string()));
-                    }
-                    while let Some(block) = self.splitter.next_event() {
-                        self.queue.push_back(block);
-                    }
+                None
+            }
+            Some(Err(e)) => Some(Step::Failed(UpstreamFailure::from_body_error(&e))),
+            Some(Ok(chunk)) => {
+                if let Err(e) = self.splitter.push(&chunk) {
+                    return Some(Step::Failed(UpstreamFailure::Broken(e.to_string())));
                 }
+                while let Some(block) = self.splitter.next_event() {
+                    self.queue.push_back(block);
+                }
+                None
             }
         }
     }

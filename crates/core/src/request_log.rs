@@ -1,16 +1,18 @@
 //! The request log writer: records are queued without blocking and appended in batches.
 //!
 //! A request's settle step hands its record to `RequestLogger::log` (a non-blocking send into
-//! a bounded queue, so it is safe from `Drop` and memory stays bounded); one background task
-//! groups records (up to `BATCH` or `FLUSH_EVERY`) and inserts them in one transaction. A full
-//! queue (the database far slower than traffic) sheds the new record: counted in
+//! a bounded queue, so it is safe from `Drop` and memory stays bounded). One background task
+//! takes what is queued every `FLUSH_EVERY` (it is not woken per record: a request never
+//! wakes another thread) and inserts it in multi-row statements. A full queue (the database
+//! far slower than traffic) sheds the new record: counted in
 //! `modelgate_request_log_dropped_total` and logged, never silently. `flush` drains the queue,
-//! so a graceful stop loses nothing. A failed insert is retried, then reported; it never blocks
-//! a response.
+//! so a graceful stop loses nothing. A failed insert is retried, then reported; it never
+//! blocks a response.
 
 use modelgate_store::{Database, RequestLogRecord};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 const BATCH: usize = 500;
@@ -21,6 +23,8 @@ const RETRIES: u32 = 5;
 #[derive(Debug, Clone)]
 pub struct RequestLogger {
     tx: mpsc::Sender<Msg>,
+    /// Wakes the writer before its tick (flush requests only).
+    wake: Arc<Notify>,
     dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -34,12 +38,14 @@ impl RequestLogger {
     /// Starts the writer task.
     pub fn start(db: Database, capacity: usize) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let wake = Arc::new(Notify::new());
         // The writer runs until every sender is gone; `flush` on shutdown drains it.
         #[allow(clippy::disallowed_methods)]
-        let handle = tokio::spawn(writer(db, rx));
+        let handle = tokio::spawn(writer(db, rx, wake.clone()));
         (
             Self {
                 tx,
+                wake,
                 dropped: Default::default(),
             },
             handle,
@@ -76,65 +82,61 @@ impl RequestLogger {
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Msg::Flush(tx)).await.is_ok() {
+            self.wake.notify_one();
             let _ = rx.await;
         }
     }
 }
 
-async fn writer(db: Database, mut rx: mpsc::Receiver<Msg>) {
+/// Takes what is queued every tick (or when a flush asks), writes it in batches.
+async fn writer(db: Database, mut rx: mpsc::Receiver<Msg>, wake: Arc<Notify>) {
     let mut batch: Vec<RequestLogRecord> = Vec::with_capacity(BATCH);
-    let mut deadline = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let msg = if batch.is_empty() {
-            rx.recv().await
-        } else {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(m) => m,
-                Err(_) => {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = wake.notified() => {}
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(Msg::Record(r)) => {
+                    batch.push(*r);
+                    if batch.len() >= BATCH {
+                        write_batch(&db, &mut batch).await;
+                    }
+                }
+                Ok(Msg::Flush(waiter)) => {
                     write_batch(&db, &mut batch).await;
-                    continue;
+                    let _ = waiter.send(());
                 }
-            }
-        };
-        match msg {
-            None => break,
-            Some(Msg::Record(r)) => {
-                if batch.is_empty() {
-                    deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-                }
-                batch.push(*r);
-                if batch.len() >= BATCH {
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
                     write_batch(&db, &mut batch).await;
+                    return;
                 }
-            }
-            Some(Msg::Flush(waiter)) => {
-                write_batch(&db, &mut batch).await;
-                let _ = waiter.send(());
             }
         }
+        write_batch(&db, &mut batch).await;
     }
-    write_batch(&db, &mut batch).await;
 }
 
 async fn write_batch(db: &Database, batch: &mut Vec<RequestLogRecord>) {
     if batch.is_empty() {
         return;
     }
+    let records = std::sync::Arc::new(std::mem::replace(batch, Vec::with_capacity(BATCH)));
     let mut delay = Duration::from_millis(50);
     for attempt in 0..=RETRIES {
-        match db.insert_request_logs(batch).await {
-            Ok(()) => {
-                batch.clear();
-                return;
-            }
+        match db.append_request_logs(records.clone()).await {
+            Ok(()) => return,
             Err(e) if attempt < RETRIES => {
                 tracing::warn!(error = %e, attempt, "request log insert failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
             Err(e) => {
-                tracing::error!(error = %e, records = batch.len(), "request log insert failed; records dropped");
-                batch.clear();
+                tracing::error!(error = %e, records = records.len(), "request log insert failed; records dropped");
             }
         }
     }

@@ -7,7 +7,7 @@
 //! stream owns the request's `Settle`, so settle runs when the stream ends, fails, or is dropped
 //! because the client went away (billing what was delivered).
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::stream::StreamExt;
 use modelgate_formats::canonical::{
     ErrorInfo, ErrorKind, ResponseOptions, StreamDecoder, StreamEncoder, StreamEvent, Usage,
@@ -413,48 +413,99 @@ fn client_stream(
         history: crate::conversation::history_of(call),
         ended: false,
     };
+    // Everything the upstream has already delivered goes to the client as one chunk (one
+    // write), not one write per event. The upstream body hands over one HTTP chunk at a time
+    // from its connection's task, so after each event the relay yields once to let that task
+    // decode what is already buffered; when a yield brings nothing, the chunk is sent.
     futures::stream::unfold(relay, |mut r| async move {
+        let mut out = Chunk::None;
+        let mut yielded = false;
         loop {
             if r.ended {
-                return None;
+                return out.take().map(|o| (Ok(o), r));
             }
-            match r.events.next().await {
-                Step::Event(block) => {
-                    if let Some(out) = r.on_event(block) {
-                        if r.history.is_some()
-                            && let Some(resp) = crate::conversation::completed_response(&out)
-                            && let Some(h) = r.history.take()
-                        {
-                            crate::conversation::store(&r.gw, h, &resp);
-                        }
-                        return Some((Ok(out), r));
+            let step = if out.is_some() {
+                match r.events.next_now() {
+                    Some(step) => step,
+                    None if !yielded => {
+                        yielded = true;
+                        tokio::task::yield_now().await;
+                        continue;
                     }
+                    None => return out.take().map(|o| (Ok(o), r)),
                 }
+            } else {
+                r.events.next().await
+            };
+            yielded = false;
+            let piece = match step {
+                Step::Event(block) => r.on_event(block),
                 Step::End => {
                     r.ended = true;
-                    if let Some(out) = r.on_end() {
-                        if r.history.is_some()
-                            && let Some(resp) = crate::conversation::completed_response(&out)
-                            && let Some(h) = r.history.take()
-                        {
-                            crate::conversation::store(&r.gw, h, &resp);
-                        }
-                        return Some((Ok(out), r));
-                    }
-                    return None;
+                    r.on_end()
                 }
                 Step::Failed(f) => {
                     r.ended = true;
-                    let out = r.on_failure(&f);
-                    return Some((Ok(out), r));
+                    Some(r.on_failure(&f))
                 }
+            };
+            if let Some(piece) = piece {
+                r.store_if_completed(&piece);
+                out.push(piece);
             }
         }
     })
     .boxed()
 }
 
+/// What goes to the client in one write: nothing, one piece as it is, or several joined.
+enum Chunk {
+    None,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Chunk {
+    fn is_some(&self) -> bool {
+        !matches!(self, Chunk::None)
+    }
+
+    fn push(&mut self, piece: Bytes) {
+        *self = match std::mem::replace(self, Chunk::None) {
+            Chunk::None => Chunk::One(piece),
+            Chunk::One(first) => {
+                let mut m = BytesMut::with_capacity(first.len() + piece.len() * 4);
+                m.extend_from_slice(&first);
+                m.extend_from_slice(&piece);
+                Chunk::Many(m)
+            }
+            Chunk::Many(mut m) => {
+                m.extend_from_slice(&piece);
+                Chunk::Many(m)
+            }
+        };
+    }
+
+    fn take(&mut self) -> Option<Bytes> {
+        match std::mem::replace(self, Chunk::None) {
+            Chunk::None => None,
+            Chunk::One(b) => Some(b),
+            Chunk::Many(m) => Some(m.freeze()),
+        }
+    }
+}
+
 impl Relay {
+    /// A Responses stream's completed answer is stored for `previous_response_id`.
+    fn store_if_completed(&mut self, out: &[u8]) {
+        if self.history.is_some()
+            && let Some(resp) = crate::conversation::completed_response(out)
+            && let Some(h) = self.history.take()
+        {
+            crate::conversation::store(&self.gw, h, &resp);
+        }
+    }
+
     fn usage(&mut self, u: &Usage) {
         if let Some(s) = self.settle.as_mut() {
             s.usage.get_or_insert_with(Usage::default).merge(u);
@@ -679,7 +730,7 @@ fn chat_delta_text(data: &str) -> Option<String> {
 }
 
 struct RawRelay {
-    upstream: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: crate::relay::ByteStream,
     idle: Duration,
     settle: Option<Settle>,
     status: u16,
@@ -689,14 +740,14 @@ struct RawRelay {
 
 /// Forwards a passthrough body unchanged (with an idle timeout), settling when it ends.
 fn raw_stream(
-    resp: reqwest::Response,
+    resp: modelgate_providers::UpstreamResponse,
     idle: Duration,
     settle: Settle,
     in_flight: Option<InFlight>,
 ) -> ClientStream {
     let state = RawRelay {
         status: resp.status().as_u16(),
-        upstream: resp.bytes_stream().boxed(),
+        upstream: crate::relay::body_stream(resp),
         idle,
         settle: Some(settle),
         in_flight,

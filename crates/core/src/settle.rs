@@ -54,7 +54,7 @@ pub struct Settle {
     pub usage: Option<Usage>,
     pub first_content_at: Option<Instant>,
     /// What admission and dispatch reserved, with the ledger that settles it.
-    reservation: Option<(Ledger, Reservation)>,
+    reservation: Option<(std::sync::Arc<Ledger>, Reservation)>,
     /// Text delivered to the client (kept only when a reservation must be settled), to count
     /// the tokens of a stream that ended without the upstream's usage.
     delivered: Option<String>,
@@ -105,14 +105,14 @@ impl Settle {
     }
 
     /// Takes over what admission reserved; settle will correct it with the real usage.
-    pub fn attach(&mut self, ledger: &Ledger, r: Reservation, est_input: u64) {
+    pub fn attach(&mut self, ledger: &std::sync::Arc<Ledger>, r: Reservation, est_input: u64) {
         self.delivered = Some(String::new());
         self.est_input = est_input;
         self.reservation = Some((ledger.clone(), r));
     }
 
     /// The reservation, for dispatch to add and release candidate reservations.
-    pub fn reservation(&mut self) -> Option<(&Ledger, &mut Reservation)> {
+    pub fn reservation(&mut self) -> Option<(&std::sync::Arc<Ledger>, &mut Reservation)> {
         self.reservation.as_mut().map(|(l, r)| (&*l, r))
     }
 
@@ -272,7 +272,9 @@ impl Settle {
             r.cost = Some(cost.to_string());
         }
         let mut rec = std::mem::take(r);
-        let Some((ledger, reservation)) = self.reservation.take() else {
+        let Some((ledger, reservation)) = self.reservation.take().filter(|(_, r)| !r.is_empty())
+        else {
+            // Nothing reserved (a key without limits or money rules): nothing to settle.
             report(&rec);
             logger.log(rec);
             return;
@@ -316,35 +318,99 @@ impl Drop for Settle {
 
 /// The request's access-log line and Prometheus metrics. Labels come from closed sets:
 /// endpoint (a fixed name per route), provider (an admin-made name) and status — never a
-/// client-chosen model name or path.
+/// client-chosen model name or path. Metric handles are looked up once per label set and
+/// thread, not per request.
 fn report(r: &RequestLogRecord) {
-    let provider = r.provider.clone().unwrap_or_default();
-    let status = r.status.to_string();
-    metrics::counter!("modelgate_requests_total", "endpoint" => r.endpoint.clone(), "provider" => provider.clone(), "status" => status).increment(1);
-    metrics::histogram!("modelgate_request_duration_seconds", "endpoint" => r.endpoint.clone(), "provider" => provider.clone()).record(r.latency_ms / 1000.0);
-    if r.attempts > 1 {
-        metrics::counter!("modelgate_failovers_total", "provider" => provider.clone())
-            .increment((r.attempts - 1) as u64);
+    let provider = r.provider.as_deref().unwrap_or("");
+    RequestMetrics::with(&r.endpoint, provider, r.status, |m| {
+        m.requests.increment(1);
+        m.duration.record(r.latency_ms / 1000.0);
+        if r.attempts > 1 {
+            m.failovers.increment((r.attempts - 1) as u64);
+        }
+        if r.total_tokens > 0 {
+            m.prompt_tokens.increment(r.prompt_tokens.max(0) as u64);
+            m.completion_tokens
+                .increment(r.completion_tokens.max(0) as u64);
+        }
+    });
+    if let Some(sink) = crate::log_sink::LogSink::global() {
+        sink.access(&crate::log_sink::AccessLine {
+            request_id: &r.request_id,
+            key_id: r.key_id.as_deref().unwrap_or(""),
+            endpoint: &r.endpoint,
+            model: r.requested_model.as_deref().unwrap_or(""),
+            provider,
+            status: r.status,
+            attempts: r.attempts,
+            latency_ms: r.latency_ms,
+            total_tokens: r.total_tokens,
+            error: r.error.as_deref().unwrap_or(""),
+        });
     }
-    if r.total_tokens > 0 {
-        metrics::counter!("modelgate_tokens_total", "provider" => provider.clone(), "kind" => "prompt").increment(r.prompt_tokens.max(0) as u64);
-        metrics::counter!("modelgate_tokens_total", "provider" => provider, "kind" => "completion")
-            .increment(r.completion_tokens.max(0) as u64);
+}
+
+/// The metric handles of one (endpoint, provider, status).
+struct RequestMetrics {
+    endpoint: String,
+    provider: String,
+    status: i64,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+    failovers: metrics::Counter,
+    prompt_tokens: metrics::Counter,
+    completion_tokens: metrics::Counter,
+}
+
+/// Label sets cached per thread; bounded (labels come from closed sets, but the cache is
+/// cleared if it ever grows past this).
+const METRIC_SETS: usize = 4096;
+
+thread_local! {
+    static METRICS: std::cell::RefCell<std::collections::HashMap<u64, Vec<RequestMetrics>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+impl RequestMetrics {
+    fn new(endpoint: &str, provider: &str, status: i64) -> Self {
+        let (e, p) = (endpoint.to_owned(), provider.to_owned());
+        RequestMetrics {
+            requests: metrics::counter!("modelgate_requests_total", "endpoint" => e.clone(), "provider" => p.clone(), "status" => status.to_string()),
+            duration: metrics::histogram!("modelgate_request_duration_seconds", "endpoint" => e.clone(), "provider" => p.clone()),
+            failovers: metrics::counter!("modelgate_failovers_total", "provider" => p.clone()),
+            prompt_tokens: metrics::counter!("modelgate_tokens_total", "provider" => p.clone(), "kind" => "prompt"),
+            completion_tokens: metrics::counter!("modelgate_tokens_total", "provider" => p.clone(), "kind" => "completion"),
+            endpoint: e,
+            provider: p,
+            status,
+        }
     }
-    tracing::info!(
-        target: "modelgate::request",
-        request_id = %r.request_id,
-        key_id = r.key_id.as_deref().unwrap_or(""),
-        endpoint = %r.endpoint,
-        model = r.requested_model.as_deref().unwrap_or(""),
-        provider = r.provider.as_deref().unwrap_or(""),
-        status = r.status,
-        attempts = r.attempts,
-        latency_ms = r.latency_ms,
-        total_tokens = r.total_tokens,
-        error = r.error.as_deref().unwrap_or(""),
-        "request"
-    );
+
+    fn with(endpoint: &str, provider: &str, status: i64, f: impl FnOnce(&RequestMetrics)) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (endpoint, provider, status).hash(&mut h);
+        let hash = h.finish();
+        METRICS.with(|cell| {
+            let mut map = cell.borrow_mut();
+            if map.len() >= METRIC_SETS && !map.contains_key(&hash) {
+                map.clear();
+            }
+            let sets = map.entry(hash).or_default();
+            let i = match sets.iter().position(|m| {
+                m.status == status && m.endpoint == endpoint && m.provider == provider
+            }) {
+                Some(i) => i,
+                None => {
+                    sets.push(RequestMetrics::new(endpoint, provider, status));
+                    sets.len() - 1
+                }
+            };
+            if let Some(m) = sets.get(i) {
+                f(m);
+            }
+        });
+    }
 }
 
 pub fn truncate_utf8(b: &[u8], limit: usize) -> String {

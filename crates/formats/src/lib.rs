@@ -6,7 +6,8 @@
 //! (`codec`), the table of which upstream dialect serves which inbound one (`translate`), SSE
 //! framing (`sse`), the small typed views of OpenAI bodies the hot path needs (`openai`), and a raw
 //! JSON object that lets the gateway edit top-level fields of a request without re-encoding the
-//! rest (`raw`). Must not know about routing, providers or databases.
+//! rest (`raw`), and a scanner that finds one top-level member without decoding the others
+//! (`scan`). Must not know about routing, providers or databases.
 
 pub mod anthropic;
 pub mod canonical;
@@ -17,6 +18,7 @@ pub mod openai;
 pub mod openai_chat;
 pub mod openai_responses;
 pub mod raw;
+pub mod scan;
 pub mod sse;
 pub mod translate;
 

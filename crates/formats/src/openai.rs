@@ -70,12 +70,8 @@ impl Usage {
 
 /// Reads `usage` from a whole (non-stream) response body without decoding the rest.
 pub fn usage_of_body(body: &[u8]) -> Option<Usage> {
-    #[derive(Deserialize)]
-    struct UsageOnly {
-        #[serde(default)]
-        usage: Option<Usage>,
-    }
-    serde_json::from_slice::<UsageOnly>(body).ok()?.usage
+    let raw = crate::scan::member(body, b"usage")?;
+    serde_json::from_slice::<Option<Usage>>(raw).ok()?
 }
 
 /// What a stream chunk says about usage.

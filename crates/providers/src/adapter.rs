@@ -2,8 +2,8 @@
 //! being addressed, the client's hints, the addressing error, and small URL/header helpers.
 //! Kinds depend on this module; the enum over kinds (`provider`) depends on them.
 
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use modelgate_formats::Dialect;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::path::PathError;
 
@@ -44,6 +44,10 @@ pub enum ProviderError {
     Unsupported(String),
     #[error(transparent)]
     Path(#[from] PathError),
+    #[error(
+        "the upstream key cannot be sent in an HTTP header (it holds characters HTTP does not allow)"
+    )]
+    Key,
 }
 
 /// What every provider kind implements.
@@ -51,14 +55,14 @@ pub trait Adapter {
     /// The dialects it speaks natively.
     fn dialects(&self) -> &[Dialect];
     /// The URL of an operation for an upstream model.
-    fn url(&self, op: Operation<'_>, upstream_model: &str) -> Result<reqwest::Url, ProviderError>;
-    /// Adds the upstream key and the provider's fixed headers to a call.
+    fn url(&self, op: Operation<'_>, upstream_model: &str) -> Result<http::Uri, ProviderError>;
+    /// Adds the upstream key and the provider's fixed headers to a call's headers.
     fn authorize(
         &self,
-        req: reqwest::RequestBuilder,
+        headers: &mut HeaderMap,
         key: &str,
         hints: &ClientHints,
-    ) -> reqwest::RequestBuilder;
+    ) -> Result<(), ProviderError>;
     /// Model ids from a body answered to `Operation::Models`.
     fn parse_models(&self, body: &[u8]) -> Vec<String>;
 }
@@ -78,20 +82,42 @@ pub(crate) fn header_map(extra: &[(String, String)]) -> HeaderMap {
 }
 
 /// Adds fixed headers unless there are none (the common case costs nothing).
-pub(crate) fn with_headers(
-    req: reqwest::RequestBuilder,
-    headers: &HeaderMap,
-) -> reqwest::RequestBuilder {
-    if headers.is_empty() {
-        req
-    } else {
-        req.headers(headers.clone())
+pub(crate) fn with_headers(headers: &mut HeaderMap, fixed: &HeaderMap) {
+    for (k, v) in fixed {
+        headers.insert(k, v.clone());
     }
 }
 
+/// A header carrying a secret: validated, and marked sensitive (kept out of HTTP/2 header
+/// compression tables and debug output).
+pub(crate) fn secret_header(value: &str) -> Result<HeaderValue, ProviderError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| ProviderError::Key)?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// `Bearer <key>`, sensitive.
+pub(crate) fn bearer(key: &str) -> Result<HeaderValue, ProviderError> {
+    let mut s = String::with_capacity(7 + key.len());
+    s.push_str("Bearer ");
+    s.push_str(key);
+    secret_header(&s)
+}
+
 /// Parses a URL built from a trusted base and escaped parts.
-pub(crate) fn parse(url: &str) -> Result<reqwest::Url, ProviderError> {
-    reqwest::Url::parse(url).map_err(|_| ProviderError::BaseUrl(url.to_owned()))
+pub(crate) fn parse(url: &str) -> Result<http::Uri, ProviderError> {
+    http::Uri::try_from(url).map_err(|_| ProviderError::BaseUrl(url.to_owned()))
+}
+
+/// Checks a configured base URL: absolute `http` or `https` with a host.
+pub fn check_base_url(base: &str) -> Result<(), ProviderError> {
+    let bad = || ProviderError::BaseUrl(base.to_owned());
+    let uri = http::Uri::try_from(base).map_err(|_| bad())?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 /// `{"data":[{"id":…}]}` (OpenAI and Anthropic model lists).

@@ -3,11 +3,11 @@
 //! `2023-06-01`) and the client's `anthropic-beta` passed on. Token counting at
 //! `/v1/messages/count_tokens`.
 
+use http::header::{HeaderMap, HeaderValue};
 use modelgate_formats::Dialect;
-use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::adapter::{
-    Adapter, ClientHints, Operation, ProviderError, data_ids, parse, with_headers,
+    Adapter, ClientHints, Operation, ProviderError, data_ids, parse, secret_header, with_headers,
 };
 
 /// The API version sent when the client names none.
@@ -35,7 +35,7 @@ impl Adapter for Anthropic {
     fn dialects(&self) -> &[Dialect] {
         DIALECTS
     }
-    fn url(&self, op: Operation<'_>, _model: &str) -> Result<reqwest::Url, ProviderError> {
+    fn url(&self, op: Operation<'_>, _model: &str) -> Result<http::Uri, ProviderError> {
         match op {
             Operation::Generate {
                 dialect: Dialect::Anthropic,
@@ -50,21 +50,21 @@ impl Adapter for Anthropic {
     }
     fn authorize(
         &self,
-        req: reqwest::RequestBuilder,
+        headers: &mut HeaderMap,
         key: &str,
         hints: &ClientHints,
-    ) -> reqwest::RequestBuilder {
+    ) -> Result<(), ProviderError> {
         let version = hints
             .anthropic_version
             .clone()
             .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_VERSION));
-        let mut req = req
-            .header("x-api-key", key)
-            .header("anthropic-version", version);
+        headers.insert("x-api-key", secret_header(key)?);
+        headers.insert("anthropic-version", version);
         if let Some(b) = &hints.anthropic_beta {
-            req = req.header("anthropic-beta", b.clone());
+            headers.insert("anthropic-beta", b.clone());
         }
-        with_headers(req, &self.headers)
+        with_headers(headers, &self.headers);
+        Ok(())
     }
     fn parse_models(&self, body: &[u8]) -> Vec<String> {
         data_ids(body)

@@ -4,11 +4,11 @@
 //! never steer the key to another path. A `base_url` that already names a deployment
 //! (`…/openai/deployments/d1`) serves every model from it.
 
+use http::header::HeaderMap;
 use modelgate_formats::Dialect;
-use reqwest::header::HeaderMap;
 
 use crate::adapter::{
-    Adapter, ClientHints, Operation, ProviderError, data_ids, parse, with_headers,
+    Adapter, ClientHints, Operation, ProviderError, data_ids, parse, secret_header, with_headers,
 };
 use crate::path;
 
@@ -40,7 +40,7 @@ impl Azure {
         model: &str,
         rest: &str,
         query: Option<&str>,
-    ) -> Result<reqwest::Url, ProviderError> {
+    ) -> Result<http::Uri, ProviderError> {
         let q = match query {
             Some(q) => format!("{q}&api-version={}", self.version),
             None => format!("api-version={}", self.version),
@@ -60,7 +60,7 @@ impl Adapter for Azure {
     fn dialects(&self) -> &[Dialect] {
         DIALECTS
     }
-    fn url(&self, op: Operation<'_>, model: &str) -> Result<reqwest::Url, ProviderError> {
+    fn url(&self, op: Operation<'_>, model: &str) -> Result<http::Uri, ProviderError> {
         match op {
             Operation::Generate {
                 dialect: Dialect::OpenaiChat,
@@ -99,11 +99,13 @@ impl Adapter for Azure {
     }
     fn authorize(
         &self,
-        req: reqwest::RequestBuilder,
+        headers: &mut HeaderMap,
         key: &str,
         _hints: &ClientHints,
-    ) -> reqwest::RequestBuilder {
-        with_headers(req.header("api-key", key), &self.headers)
+    ) -> Result<(), ProviderError> {
+        headers.insert("api-key", secret_header(key)?);
+        with_headers(headers, &self.headers);
+        Ok(())
     }
     fn parse_models(&self, body: &[u8]) -> Vec<String> {
         data_ids(body)
@@ -129,11 +131,11 @@ mod tests {
             HeaderMap::new(),
         );
         assert_eq!(
-            a.url(chat(), "gpt4-dep").unwrap().as_str(),
+            a.url(chat(), "gpt4-dep").unwrap().to_string(),
             "https://r.openai.azure.com/openai/deployments/gpt4-dep/chat/completions?api-version=2024-06-01"
         );
         assert_eq!(
-            a.url(Operation::Models, "").unwrap().as_str(),
+            a.url(Operation::Models, "").unwrap().to_string(),
             "https://r.openai.azure.com/openai/models?api-version=2024-06-01"
         );
         let fixed = Azure::new(
@@ -142,7 +144,7 @@ mod tests {
             HeaderMap::new(),
         );
         assert_eq!(
-            fixed.url(Operation::Embeddings, "x").unwrap().as_str(),
+            fixed.url(Operation::Embeddings, "x").unwrap().to_string(),
             format!(
                 "https://r.openai.azure.com/openai/deployments/d1/embeddings?api-version={DEFAULT_API_VERSION}"
             )
@@ -160,7 +162,7 @@ mod tests {
             "a?api-version=1&x=",
         ] {
             let u = a.url(chat(), evil).unwrap();
-            assert_eq!(u.host_str(), Some("r.openai.azure.com"), "{evil}");
+            assert_eq!(u.host(), Some("r.openai.azure.com"), "{evil}");
             assert!(u.path().starts_with("/openai/deployments/"), "{evil} → {u}");
             assert!(u.path().ends_with("/chat/completions"), "{evil} → {u}");
             assert_eq!(u.path().matches('/').count(), 5, "{evil} → {u}");

@@ -1,7 +1,7 @@
 //! DeepSeek: the OpenAI Chat Completions API (with `reasoning_content` on reasoner models).
 
+use http::header::HeaderMap;
 use modelgate_formats::Dialect;
-use reqwest::header::HeaderMap;
 
 use crate::adapter::{Adapter, ClientHints, Operation, ProviderError, data_ids};
 use crate::openai_wire::OpenAiWire;
@@ -21,16 +21,16 @@ impl Adapter for Deepseek {
     fn dialects(&self) -> &[Dialect] {
         DIALECTS
     }
-    fn url(&self, op: Operation<'_>, _model: &str) -> Result<reqwest::Url, ProviderError> {
+    fn url(&self, op: Operation<'_>, _model: &str) -> Result<http::Uri, ProviderError> {
         self.0.url(op, DIALECTS)
     }
     fn authorize(
         &self,
-        req: reqwest::RequestBuilder,
+        headers: &mut HeaderMap,
         key: &str,
         hints: &ClientHints,
-    ) -> reqwest::RequestBuilder {
-        self.0.authorize(req, key, hints)
+    ) -> Result<(), ProviderError> {
+        self.0.authorize(headers, key, hints)
     }
     fn parse_models(&self, body: &[u8]) -> Vec<String> {
         data_ids(body)

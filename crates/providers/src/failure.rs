@@ -25,15 +25,9 @@ pub enum UpstreamFailure {
 }
 
 impl UpstreamFailure {
-    /// Classifies a reqwest error.
-    pub fn from_reqwest(e: &reqwest::Error, timeout: Duration) -> Self {
-        if e.is_timeout() {
-            UpstreamFailure::Timeout(timeout)
-        } else if e.is_connect() {
-            UpstreamFailure::Connect(error_chain(e))
-        } else {
-            UpstreamFailure::Broken(error_chain(e))
-        }
+    /// A body that broke while being read.
+    pub fn from_body_error(e: &hyper::Error) -> Self {
+        UpstreamFailure::Broken(error_chain(e))
     }
 
     /// Whether another upstream should be tried (connect errors, timeouts, broken responses,
@@ -71,7 +65,7 @@ pub const DEFAULT_RETRYABLE_STATUSES: [u16; 8] = [408, 409, 429, 500, 502, 503, 
 
 /// Parses `Retry-After` (seconds or an HTTP date is not supported: seconds only, fractional ok)
 /// and the OpenAI-style `retry-after-ms`.
-pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub fn parse_retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
@@ -81,14 +75,14 @@ pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duratio
         return Some(Duration::from_secs_f64((ms / 1000.0).min(3600.0)));
     }
     headers
-        .get(reqwest::header::RETRY_AFTER)
+        .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
@@ -126,7 +120,7 @@ mod tests {
 
     #[test]
     fn retry_after() {
-        let mut h = reqwest::header::HeaderMap::new();
+        let mut h = http::HeaderMap::new();
         h.insert("retry-after", "2".parse().unwrap());
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(2)));
         h.insert("retry-after-ms", "150".parse().unwrap());

@@ -3,10 +3,12 @@
 //! `https://generativelanguage.googleapis.com`; version `v1beta` unless the provider sets
 //! `api_version`), key in `x-goog-api-key`. The model name is one percent-encoded path segment.
 
+use http::header::HeaderMap;
 use modelgate_formats::Dialect;
-use reqwest::header::HeaderMap;
 
-use crate::adapter::{Adapter, ClientHints, Operation, ProviderError, parse, with_headers};
+use crate::adapter::{
+    Adapter, ClientHints, Operation, ProviderError, parse, secret_header, with_headers,
+};
 use crate::path;
 
 /// The API version used when the provider sets none.
@@ -37,7 +39,7 @@ impl Adapter for Gemini {
     fn dialects(&self) -> &[Dialect] {
         DIALECTS
     }
-    fn url(&self, op: Operation<'_>, model: &str) -> Result<reqwest::Url, ProviderError> {
+    fn url(&self, op: Operation<'_>, model: &str) -> Result<http::Uri, ProviderError> {
         let model = model.strip_prefix("models/").unwrap_or(model);
         match op {
             Operation::Generate {
@@ -63,11 +65,13 @@ impl Adapter for Gemini {
     }
     fn authorize(
         &self,
-        req: reqwest::RequestBuilder,
+        headers: &mut HeaderMap,
         key: &str,
         _hints: &ClientHints,
-    ) -> reqwest::RequestBuilder {
-        with_headers(req.header("x-goog-api-key", key), &self.headers)
+    ) -> Result<(), ProviderError> {
+        headers.insert("x-goog-api-key", secret_header(key)?);
+        with_headers(headers, &self.headers);
+        Ok(())
     }
     fn parse_models(&self, body: &[u8]) -> Vec<String> {
         #[derive(serde::Deserialize)]
@@ -111,11 +115,13 @@ mod tests {
             stream,
         };
         assert_eq!(
-            g.url(op(false), "gemini-2.5-pro").unwrap().as_str(),
+            g.url(op(false), "gemini-2.5-pro").unwrap().to_string(),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:generateContent"
         );
         assert_eq!(
-            g.url(op(true), "models/gemini-2.5-pro").unwrap().as_str(),
+            g.url(op(true), "models/gemini-2.5-pro")
+                .unwrap()
+                .to_string(),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
         );
         let u = g.url(op(false), "../../x?y#z").unwrap();

@@ -1,8 +1,8 @@
 //! Any OpenAI-compatible server (vLLM, Ollama, LM Studio, aggregators): Chat Completions, and
 //! Responses when the provider says it has `/v1/responses` (`dialects` setting).
 
+use http::header::HeaderMap;
 use modelgate_formats::Dialect;
-use reqwest::header::HeaderMap;
 
 use crate::adapter::{Adapter, ClientHints, Operation, ProviderError, data_ids};
 use crate::openai_wire::OpenAiWire;
@@ -30,16 +30,16 @@ impl Adapter for OpenaiCompatible {
     fn dialects(&self) -> &[Dialect] {
         &self.dialects
     }
-    fn url(&self, op: Operation<'_>, _model: &str) -> Result<reqwest::Url, ProviderError> {
+    fn url(&self, op: Operation<'_>, _model: &str) -> Result<http::Uri, ProviderError> {
         self.wire.url(op, &self.dialects)
     }
     fn authorize(
         &self,
-        req: reqwest::RequestBuilder,
+        headers: &mut HeaderMap,
         key: &str,
         hints: &ClientHints,
-    ) -> reqwest::RequestBuilder {
-        self.wire.authorize(req, key, hints)
+    ) -> Result<(), ProviderError> {
+        self.wire.authorize(headers, key, hints)
     }
     fn parse_models(&self, body: &[u8]) -> Vec<String> {
         data_ids(body)

@@ -2,19 +2,19 @@
 //! paths relative to a `/v1`-style base, `Authorization: Bearer`. URLs of the fixed endpoints are
 //! parsed once, not per request.
 
+use http::header::HeaderMap;
 use modelgate_formats::Dialect;
-use reqwest::header::HeaderMap;
 
-use crate::adapter::{ClientHints, Operation, ProviderError, parse, with_headers};
+use crate::adapter::{ClientHints, Operation, ProviderError, bearer, parse, with_headers};
 use crate::path;
 
 #[derive(Debug, Clone)]
 pub struct OpenAiWire {
     base: String,
-    chat: reqwest::Url,
-    responses: reqwest::Url,
-    embeddings: reqwest::Url,
-    models: reqwest::Url,
+    chat: http::Uri,
+    responses: http::Uri,
+    embeddings: http::Uri,
+    models: http::Uri,
     headers: HeaderMap,
 }
 
@@ -30,11 +30,7 @@ impl OpenAiWire {
         })
     }
 
-    pub fn url(
-        &self,
-        op: Operation<'_>,
-        speaks: &[Dialect],
-    ) -> Result<reqwest::Url, ProviderError> {
+    pub fn url(&self, op: Operation<'_>, speaks: &[Dialect]) -> Result<http::Uri, ProviderError> {
         match op {
             Operation::Generate { dialect, .. } if speaks.contains(&dialect) => Ok(match dialect {
                 Dialect::OpenaiResponses => self.responses.clone(),
@@ -57,10 +53,12 @@ impl OpenAiWire {
 
     pub fn authorize(
         &self,
-        req: reqwest::RequestBuilder,
+        headers: &mut HeaderMap,
         key: &str,
         _hints: &ClientHints,
-    ) -> reqwest::RequestBuilder {
-        with_headers(req.bearer_auth(key), &self.headers)
+    ) -> Result<(), ProviderError> {
+        headers.insert(http::header::AUTHORIZATION, bearer(key)?);
+        with_headers(headers, &self.headers);
+        Ok(())
     }
 }

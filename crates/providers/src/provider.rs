@@ -4,7 +4,7 @@
 
 use modelgate_formats::Dialect;
 
-use crate::adapter::{Adapter, ClientHints, Operation, ProviderError, header_map};
+use crate::adapter::{Adapter, ClientHints, Operation, ProviderError, check_base_url, header_map};
 use crate::kind::ProviderKind;
 use crate::{anthropic, azure, deepseek, gemini, openai, openai_compatible};
 
@@ -49,7 +49,7 @@ impl Provider {
     pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
         let headers = header_map(&cfg.extra_headers);
         let base = cfg.base_url.trim_end_matches('/');
-        reqwest::Url::parse(base).map_err(|_| ProviderError::BaseUrl(base.to_owned()))?;
+        check_base_url(base)?;
         Ok(match cfg.kind {
             ProviderKind::Openai => Provider::Openai(openai::Openai::new(base, headers)?),
             ProviderKind::AzureOpenai => {
@@ -93,16 +93,16 @@ impl Adapter for Provider {
     fn dialects(&self) -> &[Dialect] {
         each!(self, p => p.dialects())
     }
-    fn url(&self, op: Operation<'_>, upstream_model: &str) -> Result<reqwest::Url, ProviderError> {
+    fn url(&self, op: Operation<'_>, upstream_model: &str) -> Result<http::Uri, ProviderError> {
         each!(self, p => p.url(op, upstream_model))
     }
     fn authorize(
         &self,
-        req: reqwest::RequestBuilder,
+        headers: &mut http::HeaderMap,
         key: &str,
         hints: &ClientHints,
-    ) -> reqwest::RequestBuilder {
-        each!(self, p => p.authorize(req, key, hints))
+    ) -> Result<(), ProviderError> {
+        each!(self, p => p.authorize(headers, key, hints))
     }
     fn parse_models(&self, body: &[u8]) -> Vec<String> {
         each!(self, p => p.parse_models(body))

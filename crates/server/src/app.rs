@@ -18,7 +18,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
 use crate::config::{Overrides, Settings};
 use crate::error::ApiError;
@@ -186,6 +188,18 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     ApiError::internal("internal error").into_response()
 }
 
+/// Request ids for requests without one: time-ordered (UUID v7), like every other id.
+#[derive(Clone, Copy)]
+struct TimeOrderedId;
+
+impl MakeRequestId for TimeOrderedId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        axum::http::HeaderValue::from_str(&modelgate_store::new_id())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
 /// The complete router with its layers.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -200,7 +214,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CorsLayer::permissive())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, TimeOrderedId))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
@@ -260,10 +274,11 @@ pub async fn serve(settings: Settings, overrides: Overrides) -> anyhow::Result<(
     let mut threads = Vec::with_capacity(workers);
     for (i, listener) in listeners.into_iter().enumerate() {
         let router = router(state.clone());
+        let state = state.clone();
         let stop = stop.clone();
         let t = std::thread::Builder::new()
             .name(format!("modelgate-worker-{i}"))
-            .spawn(move || run_worker(listener, router, stop))?;
+            .spawn(move || run_worker(listener, state, router, stop))?;
         threads.push(t);
     }
     shutdown_signal(stop.clone()).await;
@@ -316,7 +331,12 @@ fn bind_workers(addr: &str, n: usize) -> anyhow::Result<Vec<std::net::TcpListene
 }
 
 /// One worker: a current-thread runtime serving its listener until `stop`.
-fn run_worker(listener: std::net::TcpListener, router: Router, stop: CancellationToken) {
+fn run_worker(
+    listener: std::net::TcpListener,
+    state: AppState,
+    router: Router,
+    stop: CancellationToken,
+) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -335,16 +355,8 @@ fn run_worker(listener: std::net::TcpListener, router: Router, stop: Cancellatio
                 return;
             }
         };
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let stopped = stop.clone();
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await
-        {
-            tracing::error!(error = %e, "a worker stopped serving");
-        }
+        let drain = state.gateway.settings.total_timeout;
+        crate::ingress::serve(listener, state, router, stop, drain).await;
     });
 }
 

@@ -142,6 +142,24 @@ fn data_plane() -> Router<AppState> {
         .route("/v1/{*path}", any(openai::passthrough))
 }
 
+/// The data-plane POST routes whose endpoint is fixed by the path alone. The ingress serves
+/// these without the router (same handlers' work, fewer layers); `data_plane` routes the same
+/// paths for requests that need the router's layers (CORS). A test keeps the two in step.
+pub fn hot_data_post(path: &str) -> Option<modelgate_core::call::Endpoint> {
+    use modelgate_core::call::Endpoint;
+    Some(match path {
+        "/v1/chat/completions"
+        | "/chat/completions"
+        | "/api/v1/chat/completions"
+        | "/api/v1/proxy/chat/completions" => Endpoint::ChatCompletions,
+        "/v1/responses" | "/responses" => Endpoint::Responses,
+        "/v1/messages" => Endpoint::Messages,
+        "/v1/messages/count_tokens" => Endpoint::MessagesCountTokens,
+        "/v1/embeddings" | "/embeddings" => Endpoint::Embeddings,
+        _ => return None,
+    })
+}
+
 /// Every route of the server.
 pub fn all() -> Router<AppState> {
     Router::new()

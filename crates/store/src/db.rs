@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -28,10 +29,14 @@ pub(crate) fn unmatchable(key: &str) -> bool {
     key.contains('\0')
 }
 
-/// A connection pool to the configured database.
+/// A connection pool to the configured database. A SQLite file also has the request-log
+/// appender (its own connection, see `sqlite_appender`).
 #[derive(Debug, Clone)]
 pub enum Database {
-    Sqlite(SqlitePool),
+    Sqlite(
+        SqlitePool,
+        Option<Arc<crate::sqlite_appender::SqliteAppender>>,
+    ),
     Postgres(PgPool),
 }
 
@@ -40,7 +45,7 @@ pub enum Database {
 macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Database::Sqlite($pool) => $body,
+            $crate::db::Database::Sqlite($pool, _) => $body,
             $crate::db::Database::Postgres($pool) => $body,
         }
     };
@@ -52,7 +57,7 @@ impl Database {
     /// fails at once with "database is locked" when another writer got there first.
     pub(crate) fn begin_write(&self) -> &'static str {
         match self {
-            Database::Sqlite(_) => "BEGIN IMMEDIATE",
+            Database::Sqlite(..) => "BEGIN IMMEDIATE",
             Database::Postgres(_) => "BEGIN",
         }
     }
@@ -89,17 +94,22 @@ impl Database {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let file = opts.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
-        Ok(Database::Sqlite(pool))
+        // In-memory databases (no file) are written through the pool.
+        let appender = file
+            .is_file()
+            .then(|| Arc::new(crate::sqlite_appender::SqliteAppender::new(file)));
+        Ok(Database::Sqlite(pool, appender))
     }
 
     pub fn backend(&self) -> Backend {
         match self {
-            Database::Sqlite(_) => Backend::Sqlite,
+            Database::Sqlite(..) => Backend::Sqlite,
             Database::Postgres(_) => Backend::Postgres,
         }
     }
@@ -107,7 +117,7 @@ impl Database {
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Database::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Database::Sqlite(p, _) => SQLITE_MIGRATIONS.run(p).await?,
             Database::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
         Ok(())

@@ -16,6 +16,7 @@ pub mod records;
 pub mod request_logs;
 pub mod routing;
 pub mod secrets;
+mod sqlite_appender;
 pub mod state;
 pub mod tenants;
 pub mod upstream_keys;

@@ -1,7 +1,9 @@
 //! The request log: append-only batched inserts and filtered queries.
 
+use std::sync::Arc;
+
 use crate::db::Database;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::records::RequestLogRecord;
 use crate::{Page, with_pool};
 
@@ -134,6 +136,32 @@ impl RequestLogFilter {
         .iter()
         .flat_map(|o| o.as_deref())
         .any(crate::db::unmatchable)
+    }
+}
+
+impl Database {
+    /// Appends a batch of records (the request-log writer's path): on a SQLite file through the
+    /// appender, on a blocking thread; otherwise as `insert_request_logs`. The batch is shared,
+    /// not copied, so a failed append can be retried with the same records.
+    pub async fn append_request_logs(&self, records: Arc<Vec<RequestLogRecord>>) -> Result<()> {
+        let Database::Sqlite(_, Some(appender)) = self else {
+            return self.insert_request_logs(&records).await;
+        };
+        if records.is_empty() {
+            return Ok(());
+        }
+        let appender = appender.clone();
+        tokio::task::spawn_blocking(move || {
+            if records.iter().any(has_nul) {
+                let mut v = records.to_vec();
+                v.iter_mut().for_each(scrub);
+                appender.append(&v)
+            } else {
+                appender.append(&records)
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
     }
 }
 

@@ -263,7 +263,7 @@ pub struct TestOut {
 
 /// Lists the provider's models with the stored (or supplied) key: never a billed completion.
 pub async fn probe(p: &modelgate_core::catalogue::ProviderEntry, key: Option<&str>) -> TestOut {
-    use modelgate_providers::{Adapter, ClientHints, Operation};
+    use modelgate_providers::Adapter;
     let supplied = key.is_some();
     let secret = key
         .map(str::to_owned)
@@ -279,36 +279,10 @@ pub async fn probe(p: &modelgate_core::catalogue::ProviderEntry, key: Option<&st
         };
     };
     let credentials = if supplied { "supplied" } else { "stored" }.to_owned();
-    let fail = |error: String| TestOut {
-        ok: false,
-        status: None,
-        latency_ms: 0.0,
-        models: None,
-        error: Some(error),
-        credentials: credentials.clone(),
-    };
-    let url = match p.api.url(Operation::Models, "") {
-        Ok(u) => u,
-        Err(e) => return fail(e.to_string()),
-    };
-    let client = match modelgate_core::clients::for_connect_timeout(p.connect_timeout) {
-        Ok(c) => c,
-        Err(e) => return fail(e.to_string()),
-    };
     let t = Instant::now();
     let timeout = p.timeout.min(Duration::from_secs(15));
-    let res = p
-        .api
-        .authorize(client.get(url), &secret, &ClientHints::default())
-        .timeout(timeout)
-        .send()
-        .await;
-    match res {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let raw = modelgate_core::relay::read_body(resp, timeout, 8 * 1024 * 1024)
-                .await
-                .unwrap_or_default();
+    match modelgate_core::clients::get_models(p, &secret, timeout, 8 * 1024 * 1024).await {
+        Ok((status, raw)) => {
             let body: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
             let latency_ms = t.elapsed().as_secs_f64() * 1000.0;
             let ok = (200..300).contains(&status);
@@ -331,7 +305,7 @@ pub async fn probe(p: &modelgate_core::catalogue::ProviderEntry, key: Option<&st
             status: None,
             latency_ms: t.elapsed().as_secs_f64() * 1000.0,
             models: None,
-            error: Some(e.to_string()),
+            error: Some(e),
             credentials,
         },
     }

@@ -94,7 +94,11 @@ pub fn into_response(r: Reply) -> Response {
     let streaming = matches!(r.body, ReplyBody::Stream(_));
     let mut resp = match r.body {
         ReplyBody::Full(b) => Response::new(Body::from(b)),
-        ReplyBody::Stream(s) => Response::new(Body::from_stream(s)),
+        ReplyBody::Stream(s) => Response::new(Body::new(StreamBody {
+            inner: s,
+            peeked: None,
+            done: false,
+        })),
     };
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -111,4 +115,50 @@ pub fn into_response(r: Reply) -> Response {
         }
     }
     resp
+}
+
+/// A streamed reply body that looks one item ahead, so that the end of the stream is known
+/// together with its last chunk: the HTTP layer then writes the last chunk and the end of the
+/// body in one write.
+struct StreamBody {
+    inner: modelgate_core::reply::ClientStream,
+    peeked: Option<Result<Bytes, std::io::Error>>,
+    done: bool,
+}
+
+impl http_body::Body for StreamBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        use futures::StreamExt;
+        use std::task::Poll;
+        let item = match self.peeked.take() {
+            Some(item) => item,
+            None if self.done => return Poll::Ready(None),
+            None => match self.inner.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(item)) => item,
+            },
+        };
+        if item.is_ok() && !self.done {
+            match self.inner.poll_next_unpin(cx) {
+                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(next)) => self.peeked = Some(next),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Ready(Some(item.map(http_body::Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.peeked.is_none()
+    }
 }

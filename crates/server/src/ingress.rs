@@ -1,0 +1,152 @@
+//! The front door of one worker thread: accepts connections, speaks HTTP/1.1 (hyper), and
+//! hands each request either straight to the data plane or to the axum router.
+//!
+//! The data-plane POST routes that need nothing but their endpoint (`routes::hot_data_post`:
+//! chat completions, responses, messages, embeddings and their aliases) are served here
+//! without the router's layers: the body is read with the same size limit, the request id is
+//! taken from `x-request-id` or made (and sent back), and a panic becomes a 500 like in the
+//! router's panic layer. Requests from browsers (an `Origin` header, for CORS) and every other
+//! route go through the router (`app::router`) with its layers. Owns no request logic.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::response::IntoResponse;
+use futures::FutureExt;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{data, routes};
+
+/// What every connection of a worker shares.
+struct Front {
+    state: AppState,
+    router: Router,
+    body_limit: usize,
+}
+
+/// Serves `listener` until `stop`, then lets open connections finish their request (at most
+/// `drain` long).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    router: Router,
+    stop: CancellationToken,
+    drain: Duration,
+) {
+    let front = Arc::new(Front {
+        body_limit: state.settings.body_limit_bytes,
+        state,
+        router,
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive(true);
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let front = front.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let front = front.clone();
+            async move { Ok::<_, Infallible>(front.handle(req).await) }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        #[allow(clippy::disallowed_methods)] // one task per connection; drained by `graceful`
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {drain:?}; closing them");
+    }
+}
+
+impl Front {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        if req.method() == Method::POST
+            && !req.headers().contains_key(header::ORIGIN)
+            && let Some(endpoint) = routes::hot_data_post(req.uri().path())
+        {
+            return self.data(endpoint, req).await;
+        }
+        match self.router.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+
+    /// A data-plane request without the router.
+    async fn data(
+        &self,
+        endpoint: modelgate_core::call::Endpoint,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, self.body_limit).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return body_error(&*e).into_response(),
+        };
+        let inbound = data::inbound(endpoint, &parts.headers, &parts.uri, body);
+        let request_id = HeaderValue::from_str(&inbound.request_id).ok();
+        let served = AssertUnwindSafe(data::serve(&self.state, inbound))
+            .catch_unwind()
+            .await;
+        let mut resp = match served {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!("a request handler panicked");
+                ApiError::internal("internal error").into_response()
+            }
+        };
+        if let Some(id) = request_id {
+            resp.headers_mut().insert("x-request-id", id);
+        }
+        resp
+    }
+}
+
+/// The body could not be read: too large (413) or broken (400), as the router's extractor
+/// says it.
+fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    if e.is::<http_body_util::LengthLimitError>() {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "Failed to buffer the request body: length limit exceeded",
+        )
+        .with_code("request_too_large")
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("Failed to read the request body: {e}"),
+        )
+        .with_code("invalid_body")
+    }
+}
