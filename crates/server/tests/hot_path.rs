@@ -80,3 +80,77 @@ async fn requests_are_served_while_the_database_is_unreachable() {
     // Allow connections again (so the harness can drop the database).
     psql(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"));
 }
+
+/// The ingress serves the hot data routes without the router unless the request needs the
+/// router's layers (an `Origin` header, for CORS). Both ways must answer alike: each hot path
+/// is routed by the router too, to the same endpoint, with the request id echoed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_routes_answer_alike_with_and_without_the_router() {
+    let gw = common::Gateway::start(common::Db::Sqlite).await;
+    let a = MockUpstream::start("a").await;
+    gw.add_provider("pa", &a.base_url(), "sk-a", &[("m", "mock-model")])
+        .await;
+    let (_, key) = gw.add_key(json!({})).await;
+    let paths = [
+        "/v1/chat/completions",
+        "/chat/completions",
+        "/api/v1/chat/completions",
+        "/api/v1/proxy/chat/completions",
+        "/v1/responses",
+        "/responses",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/embeddings",
+        "/embeddings",
+    ];
+    let bodies: [&[u8]; 3] = [
+        b"{",
+        br#"{"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}], "input": "hi", "max_tokens": 5}"#,
+        br#"{"model": 7}"#,
+    ];
+    for path in paths {
+        for body in bodies {
+            let mut answers = Vec::new();
+            for origin in [None, Some("http://app.example")] {
+                let mut req = gw
+                    .client
+                    .post(gw.url(path))
+                    .bearer_auth(&key)
+                    .header("x-api-key", &key)
+                    .header("content-type", "application/json")
+                    .header("x-request-id", "req-fixed-1")
+                    .body(body.to_vec());
+                if let Some(o) = origin {
+                    req = req.header("origin", o);
+                }
+                let r = req.send().await.unwrap();
+                let status = r.status().as_u16();
+                let cors = r.headers().contains_key("access-control-allow-origin");
+                assert_eq!(
+                    r.headers().get("x-request-id").map(|v| v.to_str().unwrap()),
+                    Some("req-fixed-1"),
+                    "{path} origin={origin:?}: request id echoed"
+                );
+                assert_eq!(cors, origin.is_some(), "{path}: CORS only via the router");
+                let text = r.text().await.unwrap();
+                answers.push((status, text));
+            }
+            // A route the router lacks answers 404/405 with an empty body; the endpoint's own
+            // refusals carry an error object.
+            let e: serde_json::Value = serde_json::from_str(&answers[0].1)
+                .unwrap_or_else(|_| panic!("{path}: not an error object: {answers:?}"));
+            assert!(e.get("error").is_some(), "{path}: {e}");
+            assert!(
+                (400..500).contains(&answers[0].0),
+                "{path} {:?}: {answers:?}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(
+                answers[0],
+                answers[1],
+                "{path} {:?}: ingress and router answer alike",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}
