@@ -85,7 +85,9 @@ pub struct ChunkUsage {
 /// Reads the usage of a chat stream chunk. Cheap for chunks without usage: they are only
 /// scanned for the `"usage"` key.
 pub fn usage_of_chunk(data: &[u8]) -> Option<ChunkUsage> {
-    memchr::memmem::find(data, b"\"usage\"")?;
+    if !crate::scan::mentions_usage(data) {
+        return None;
+    }
     #[derive(Deserialize)]
     struct ChunkView {
         #[serde(default)]

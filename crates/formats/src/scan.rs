@@ -6,6 +6,14 @@
 //! validates nothing but the structure it walks (the member it returns is then decoded
 //! properly by the caller). Malformed input yields `None`.
 
+/// Whether `data` mentions a `"usage"` key anywhere: the cheap test run on every stream
+/// event before any decoding (one prebuilt substring finder, not one built per call).
+pub fn mentions_usage(data: &[u8]) -> bool {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage\""));
+    FINDER.find(data).is_some()
+}
+
 /// The raw value of the top-level member `key` of the object in `json`.
 pub fn member<'a>(json: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let mut i = skip_ws(json, 0);

@@ -112,29 +112,43 @@ impl<'a> SseEvent<'a> {
                 Err(_) => return ev,
             },
         };
-        for line in text.split(['\n', '\r']) {
-            if line.is_empty() || line.starts_with(':') {
-                continue;
+        // Lines end at `\n` or `\r` (both ASCII, so every cut is a char boundary).
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        loop {
+            let end =
+                memchr::memchr2(b'\n', b'\r', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+            ev.field(&text[start..end]);
+            if end >= bytes.len() {
+                break;
             }
-            let (field, value) = match line.find(':') {
-                Some(i) => {
-                    let v = &line[i + 1..];
-                    (&line[..i], v.strip_prefix(' ').unwrap_or(v))
-                }
-                None => (line, ""),
-            };
-            match field {
-                "event" => ev.event = Some(value),
-                "data" => {
-                    ev.data = Some(match ev.data.take() {
-                        None => std::borrow::Cow::Borrowed(value),
-                        Some(prev) => std::borrow::Cow::Owned(format!("{prev}\n{value}")),
-                    })
-                }
-                _ => {}
-            }
+            start = end + 1;
         }
         ev
+    }
+
+    /// Applies one line of a block.
+    fn field(&mut self, line: &'a str) {
+        if line.is_empty() || line.starts_with(':') {
+            return;
+        }
+        let (field, value) = match line.find(':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(' ').unwrap_or(v))
+            }
+            None => (line, ""),
+        };
+        match field {
+            "event" => self.event = Some(value),
+            "data" => {
+                self.data = Some(match self.data.take() {
+                    None => std::borrow::Cow::Borrowed(value),
+                    Some(prev) => std::borrow::Cow::Owned(format!("{prev}\n{value}")),
+                })
+            }
+            _ => {}
+        }
     }
 }
 

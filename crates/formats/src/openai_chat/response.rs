@@ -242,6 +242,8 @@ pub fn usage_of_response(body: &[u8]) -> Option<Usage> {
 
 /// Reads usage from one stream chunk (only chunks mentioning `"usage"` are parsed).
 pub fn sniff_usage(_event: Option<&str>, data: &str) -> Option<Usage> {
-    memchr::memmem::find(data.as_bytes(), b"\"usage\"")?;
+    if !crate::scan::mentions_usage(data.as_bytes()) {
+        return None;
+    }
     usage_of_response(data.as_bytes())
 }
