@@ -42,6 +42,7 @@ async fn tls_upstream() -> TlsUpstream {
     let requests = Arc::new(AtomicUsize::new(0));
     let auth = Arc::new(Mutex::new(Vec::new()));
     let (h, r, a) = (handshakes.clone(), requests.clone(), auth.clone());
+    #[allow(clippy::disallowed_methods)] // the test's upstream lives as long as the test runtime
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -49,6 +50,7 @@ async fn tls_upstream() -> TlsUpstream {
             };
             let acceptor = acceptor.clone();
             let (h, r, a) = (h.clone(), r.clone(), a.clone());
+            #[allow(clippy::disallowed_methods)] // one task per test connection
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
