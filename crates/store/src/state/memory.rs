@@ -7,7 +7,7 @@
 //! retry-after, same expiry judged against the caller's `now_ms`); the shared test suite holds
 //! the two to the same behaviour. Must not do I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -82,12 +82,18 @@ impl moka::Expiry<String, Expiring> for CacheExpiry {
     }
 }
 
+/// Most settlement markers kept (each a few hundred bytes).
+const MAX_SETTLE_MARKERS: usize = 65_536;
+
 #[derive(Default)]
 struct Tables {
     windows: HashMap<String, WindowData>,
     counts: HashMap<String, Count>,
     leases: HashMap<String, HashMap<String, i64>>,
     markers: HashMap<String, Marker>,
+    /// Settlement ids in insertion order (= expiry order: one TTL for all), to drop the oldest
+    /// marker when `MAX_SETTLE_MARKERS` are kept.
+    marker_order: VecDeque<String>,
     kv: HashMap<String, Expiring>,
     versions: HashMap<String, u64>,
     last_sweep_ms: i64,
@@ -298,6 +304,11 @@ impl Tables {
             !set.is_empty()
         });
         self.markers.retain(|_, m| m.expires_at_ms > now);
+        while let Some(id) = self.marker_order.front()
+            && !self.markers.contains_key(id)
+        {
+            self.marker_order.pop_front();
+        }
         self.kv.retain(|_, v| v.expires_at_ms > now);
     }
 
@@ -473,6 +484,17 @@ impl MemoryState {
                 }
             }
         }
+        // Markers are bounded in number as well as in time: at thousands of settlements per
+        // second a 10-minute TTL alone would keep millions. The oldest goes first; a repeat
+        // of a settlement that old is no longer recognised (retries come within seconds).
+        while t.markers.len() >= MAX_SETTLE_MARKERS {
+            match t.marker_order.pop_front() {
+                Some(old) => {
+                    t.markers.remove(&old);
+                }
+                None => break,
+            }
+        }
         t.markers.insert(
             settlement_id.to_owned(),
             Marker {
@@ -480,6 +502,7 @@ impl MemoryState {
                 amounts: amounts.clone(),
             },
         );
+        t.marker_order.push_back(settlement_id.to_owned());
         Ok(Settled {
             first_time: true,
             amounts,
@@ -693,6 +716,30 @@ mod tests {
             ),
             (0, 100, 0, 0, 1)
         );
+        assert!(
+            t.marker_order.is_empty(),
+            "the order of swept markers goes too"
+        );
+    }
+
+    #[test]
+    fn settlement_markers_are_bounded_in_number_oldest_first() {
+        let m = MemoryState::new(MemoryConfig::default());
+        let t0 = 1_000_000_000;
+        let n = MAX_SETTLE_MARKERS + 10;
+        for i in 0..n {
+            assert!(m.settle(&format!("s{i}"), &[], t0).unwrap().first_time);
+        }
+        {
+            let t = m.lock();
+            assert_eq!(t.markers.len(), MAX_SETTLE_MARKERS);
+            assert_eq!(t.marker_order.len(), MAX_SETTLE_MARKERS);
+            assert!(!t.markers.contains_key("s0"));
+            assert!(t.markers.contains_key(&format!("s{}", n - 1)));
+        }
+        // A recent settlement is still recognised as a repeat.
+        let again = m.settle(&format!("s{}", n - 1), &[], t0).unwrap();
+        assert!(!again.first_time);
     }
 
     #[test]
