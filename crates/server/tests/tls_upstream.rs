@@ -1,5 +1,5 @@
 //! Upstream calls over TLS (`providers/src/client.rs`): the upstream's certificate is verified
-//! against the platform's trust store (here extended with `SSL_CERT_FILE`), an untrusted one is
+//! against the platform's trust store (here replaced by `SSL_CERT_FILE`), an untrusted one is
 //! refused before anything is sent, and a verified connection is kept alive and reused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
