@@ -356,7 +356,18 @@ pub struct AccessLine<'a> {
     pub error: &'a str,
 }
 
-impl AccessLine<'_> {
+impl<'a> AccessLine<'a> {
+    /// The string fields before the numbers, in line order.
+    fn names(&self) -> [(&'static str, &'a str); 5] {
+        [
+            ("request_id", self.request_id),
+            ("key_id", self.key_id),
+            ("endpoint", self.endpoint),
+            ("model", self.model),
+            ("provider", self.provider),
+        ]
+    }
+
     /// The line, newline included: the fields `tracing`'s JSON formatter would have written
     /// for the same event (`target` `modelgate::request`, message `request`), or a text line.
     pub fn write(&self, format: LineFormat, out: &mut Vec<u8>) {
@@ -366,13 +377,7 @@ impl AccessLine<'_> {
                 out.extend_from_slice(b"{\"timestamp\":\"");
                 ts.write(out);
                 out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\"");
-                for (name, v) in [
-                    ("request_id", self.request_id),
-                    ("key_id", self.key_id),
-                    ("endpoint", self.endpoint),
-                    ("model", self.model),
-                    ("provider", self.provider),
-                ] {
+                for (name, v) in self.names() {
                     json_field(out, name, v);
                 }
                 let _ = write!(
@@ -389,13 +394,7 @@ impl AccessLine<'_> {
             LineFormat::Text => {
                 ts.write(out);
                 out.extend_from_slice(b"  INFO modelgate::request: request");
-                for (name, v) in [
-                    ("request_id", self.request_id),
-                    ("key_id", self.key_id),
-                    ("endpoint", self.endpoint),
-                    ("model", self.model),
-                    ("provider", self.provider),
-                ] {
+                for (name, v) in self.names() {
                     text_field(out, name, v);
                 }
                 let _ = write!(
