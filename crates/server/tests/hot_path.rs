@@ -154,3 +154,61 @@ async fn hot_routes_answer_alike_with_and_without_the_router() {
         }
     }
 }
+
+/// At the default level each request writes one compact JSON access line to stdout (through
+/// the log sink's writer thread): its fields are there, the key is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_writes_one_access_line_without_the_key() {
+    let gw = common::Gateway::start(common::Db::Sqlite).await;
+    let a = MockUpstream::start("a").await;
+    gw.add_provider(
+        "pa",
+        &a.base_url(),
+        "sk-upstream-secret",
+        &[("m", "mock-model")],
+    )
+    .await;
+    let (key_id, key) = gw.add_key(json!({})).await;
+    let r = gw
+        .client
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("x-request-id", "access-line-1")
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The writer thread drains its buffer every 100 ms.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let log = gw.log_text();
+        if let Some(l) = log.lines().find(|l| l.contains("\"access-line-1\"")) {
+            break l.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access line in:\n{log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "INFO", "{v}");
+    assert_eq!(v["target"], "modelgate::request", "{v}");
+    assert_eq!(v["request_id"], "access-line-1", "{v}");
+    assert_eq!(v["key_id"], key_id.as_str(), "{v}");
+    assert_eq!(v["endpoint"], "chat_completions", "{v}");
+    assert_eq!(v["model"], "m", "{v}");
+    assert_eq!(v["provider"], "pa", "{v}");
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(v["attempts"], 1, "{v}");
+    assert!(v["latency_ms"].as_f64().unwrap() > 0.0, "{v}");
+    let log = gw.log_text();
+    assert_eq!(
+        log.matches("\"access-line-1\"").count(),
+        1,
+        "one line per request"
+    );
+    assert!(!log.contains(&key), "the virtual key is never logged");
+    assert!(!log.contains("sk-upstream-secret"), "nor the upstream key");
+}
