@@ -203,6 +203,14 @@ impl VirtualKeyRecord {
     }
 }
 
+/// The `request_logs` columns in `RequestLogRecord` field order (inserts and selects of both
+/// backends use this one list).
+pub(crate) const REQUEST_LOG_COLS: &str = "id, ts_ms, request_id, key_id, tenant_id, dialect, \
+    endpoint, requested_model, provider, provider_model, attempts, status, stream, latency_ms, \
+    ttft_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, total_tokens, \
+    cost, error, attempt_log, request_body, response_body, upstream_dialect, notes, credit_used, \
+    balance_charged, usage_estimated, cache";
+
 /// One data-plane request, appended once when it ends.
 #[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow, Serialize, Deserialize)]
 pub struct RequestLogRecord {

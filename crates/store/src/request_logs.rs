@@ -7,11 +7,7 @@ use crate::error::{Result, StoreError};
 use crate::records::RequestLogRecord;
 use crate::{Page, with_pool};
 
-const COLS: &str = "id, ts_ms, request_id, key_id, tenant_id, dialect, endpoint, requested_model, \
-    provider, provider_model, attempts, status, stream, latency_ms, ttft_ms, prompt_tokens, \
-    completion_tokens, cached_tokens, reasoning_tokens, total_tokens, cost, error, attempt_log, \
-    request_body, response_body, upstream_dialect, notes, credit_used, balance_charged, \
-    usage_estimated, cache";
+use crate::records::REQUEST_LOG_COLS as COLS;
 
 /// Rows per INSERT statement (31 columns each keeps well under every bind limit). Batches
 /// are cut into statements of 64, 32, 16, 8, 4, 2 and 1 rows, so only seven distinct SQL

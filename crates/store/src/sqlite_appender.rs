@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::error::{Result, StoreError};
-use crate::records::RequestLogRecord;
+use crate::records::{REQUEST_LOG_COLS, RequestLogRecord};
 
 /// Appends request-log rows to a SQLite file through its own connection: one cached prepared
 /// single-row statement run per record in one transaction (values bound by reference, no
@@ -18,13 +18,15 @@ pub struct SqliteAppender {
     conn: Mutex<Option<rusqlite::Connection>>,
 }
 
-const INSERT_ONE: &str = "INSERT INTO request_logs (id, ts_ms, request_id, key_id, tenant_id, \
-    dialect, endpoint, requested_model, provider, provider_model, attempts, status, stream, \
-    latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, \
-    total_tokens, cost, error, attempt_log, request_body, response_body, upstream_dialect, \
-    notes, credit_used, balance_charged, usage_estimated, cache) VALUES (?1, ?2, ?3, ?4, ?5, \
-    ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
-    ?25, ?26, ?27, ?28, ?29, ?30, ?31)";
+/// `INSERT INTO request_logs (<columns>) VALUES (?1, …, ?n)`, one row.
+static INSERT_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let n = REQUEST_LOG_COLS.split(',').count();
+    let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO request_logs ({REQUEST_LOG_COLS}) VALUES ({})",
+        marks.join(", ")
+    )
+});
 
 fn sqlite_error(e: rusqlite::Error) -> StoreError {
     StoreError::Io(std::io::Error::other(format!(
@@ -63,7 +65,7 @@ impl SqliteAppender {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sqlite_error)?;
         {
-            let mut st = tx.prepare_cached(INSERT_ONE).map_err(sqlite_error)?;
+            let mut st = tx.prepare_cached(&INSERT_ONE).map_err(sqlite_error)?;
             for r in records {
                 st.execute(rusqlite::params![
                     r.id,
