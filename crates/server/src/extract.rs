@@ -161,16 +161,27 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match bytes::Bytes::from_request(req, state).await {
             Ok(b) => Ok(RawBody(b)),
-            Err(e) => {
-                let status = e.status();
-                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "request_too_large"
-                } else {
-                    "invalid_body"
-                };
-                Err(ApiError::new(status, "invalid_request_error", e.body_text()).with_code(code))
-            }
+            Err(e) => Err(body_refused(
+                e.status() == StatusCode::PAYLOAD_TOO_LARGE,
+                e.body_text(),
+            )),
         }
+    }
+}
+
+/// A request body that could not be read: too large (413 `request_too_large`) or broken
+/// (400 `invalid_body`). The router's extractor and the ingress answer with this one shape.
+pub(crate) fn body_refused(too_large: bool, message: String) -> ApiError {
+    if too_large {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            message,
+        )
+        .with_code("request_too_large")
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            .with_code("invalid_body")
     }
 }
 

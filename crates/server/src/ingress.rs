@@ -10,7 +10,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, Response, header};
 use axum::response::IntoResponse;
 use futures::FutureExt;
 use http_body_util::{BodyExt, Limited};
@@ -131,22 +131,15 @@ impl Front {
     }
 }
 
-/// The body could not be read: too large (413) or broken (400), as the router's extractor
-/// says it.
+/// The body could not be read: too large (413) or broken (400), worded as the router's
+/// extractor words it.
 fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
     if e.is::<http_body_util::LengthLimitError>() {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
-            "Failed to buffer the request body: length limit exceeded",
+        crate::extract::body_refused(
+            true,
+            "Failed to buffer the request body: length limit exceeded".to_owned(),
         )
-        .with_code("request_too_large")
     } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            format!("Failed to read the request body: {e}"),
-        )
-        .with_code("invalid_body")
+        crate::extract::body_refused(false, format!("Failed to read the request body: {e}"))
     }
 }
