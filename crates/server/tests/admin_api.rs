@@ -1709,3 +1709,59 @@ async fn admin_init_race(db: common::Db) {
 }
 
 both_databases!(admin_init_is_atomic, admin_init_race);
+
+/// Password checks run on their own `mg-argon2` threads, not on the data-plane workers: while a
+/// burst of logins is being checked, data requests keep being answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_do_not_stall_the_data_plane() {
+    let gw = Gateway::start(common::Db::Sqlite).await;
+    let (_, key) = gw.bootstrap_credentials().expect("bootstrap line");
+    assert_eq!(gw.models_status(&key).await, 200);
+    let tasks = format!("/proc/{}/task", gw.pid());
+    let hashing_threads = || {
+        std::fs::read_dir(&tasks)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                    .filter(|c| c.trim() == "mg-argon2")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let started = Instant::now();
+    let storm = futures::future::join_all((0..8).map(|i| {
+        let gw = &gw;
+        async move {
+            let (st, b) = login(gw, "admin", &format!("wrong-password-{i}")).await;
+            (st, b, started.elapsed())
+        }
+    }));
+    let probe = async {
+        let mut seen_thread = false;
+        let mut slowest = Duration::ZERO;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            seen_thread |= hashing_threads() > 0;
+            let t = Instant::now();
+            assert_eq!(gw.models_status(&key).await, 200);
+            slowest = slowest.max(t.elapsed());
+        }
+        (seen_thread, slowest)
+    };
+    let (logins, (seen_thread, slowest)) = tokio::join!(storm, probe);
+    for (st, b, _) in &logins {
+        assert_eq!(*st, 401, "{b}");
+        assert_error_shape(b);
+    }
+    let storm_took = logins.iter().map(|l| l.2).max().unwrap();
+    assert!(seen_thread, "no mg-argon2 thread while logins were checked");
+    // Eight argon2 runs queue behind at most a core's worth of permits; a data request never
+    // waits for them. Had they run on the workers, a request would wait for those queued on
+    // its worker, a large part of the whole burst.
+    assert!(
+        slowest * 4 < storm_took,
+        "a data request took {slowest:?} during a {storm_took:?} login burst"
+    );
+    let (password, _) = gw.bootstrap_credentials().unwrap();
+    assert_eq!(login(&gw, "admin", &password).await.0, 200);
+}

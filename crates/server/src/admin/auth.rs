@@ -2,9 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use modelgate_store::password::{hash_password, verify_password};
 use serde::{Deserialize, Serialize};
-use std::sync::LazyLock;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
@@ -60,17 +58,13 @@ pub async fn login(
     ApiJson(i): ApiJson<LoginInput>,
 ) -> ApiResult<Json<LoginOut>> {
     let user = s.db.get_user_by_username(&i.username).await?;
-    let ok = match &user {
-        Some(u) if u.enabled => u
-            .password_hash
-            .as_deref()
-            .is_some_and(|h| verify_password(&i.password, h)),
-        _ => {
-            // Spend comparable time on unknown users.
-            let _ = verify_password(&i.password, &DUMMY_HASH);
-            false
-        }
-    };
+    // Unknown or disabled users, and users without a password, are checked against a dummy
+    // hash: comparable time, no match.
+    let hash = user
+        .as_ref()
+        .filter(|u| u.enabled)
+        .and_then(|u| u.password_hash.clone());
+    let ok = super::passwords::verify(i.password.clone(), hash).await;
     let Some(u) = user.filter(|_| ok) else {
         return Err(
             ApiError::unauthorized("Wrong username or password").with_code("invalid_credentials")
@@ -85,6 +79,3 @@ pub async fn login(
         role: u.role,
     }))
 }
-
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| hash_password("not-a-real-password").unwrap_or_default());

@@ -6,6 +6,7 @@ pub mod logical_models;
 pub mod logs;
 pub mod model_mappings;
 pub mod models;
+pub mod passwords;
 pub mod provider_health;
 pub mod providers;
 pub mod routing;

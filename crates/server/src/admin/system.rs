@@ -129,7 +129,8 @@ async fn create_first_admin(s: &AppState, i: AdminInitInput) -> ApiResult<AdminI
         password: Some(password.clone()),
         role: Some("admin".into()),
         tenant_id: None,
-    })?;
+    })
+    .await?;
     s.db.insert_user(&user).await?;
     let (_, key) = mint(
         s,

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use modelgate_store::password::hash_password;
 use modelgate_store::{UserRecord, new_id, now_ms};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -69,7 +68,7 @@ impl From<&UserRecord> for UserOut {
 }
 
 /// Validates and builds a user record (hashing the password).
-pub fn new_user_record(i: &UserInput) -> ApiResult<UserRecord> {
+pub async fn new_user_record(i: &UserInput) -> ApiResult<UserRecord> {
     validate::slug("username", &i.username)?;
     if let Some(e) = &i.email {
         validate::text("email", e, validate::MAX_TEXT)?;
@@ -102,13 +101,17 @@ pub fn new_user_record(i: &UserInput) -> ApiResult<UserRecord> {
             "a `tenant_admin` needs a `tenant_id`",
         ));
     }
+    let password_hash = match &i.password {
+        Some(p) => Some(super::passwords::hash(p.clone()).await?),
+        None => None,
+    };
     let now = now_ms();
     Ok(UserRecord {
         id: new_id(),
         username: i.username.clone(),
         email: i.email.clone(),
         display_name: i.display_name.clone(),
-        password_hash: i.password.as_deref().map(hash_password).transpose()?,
+        password_hash,
         role,
         enabled: true,
         created_at: now,
@@ -145,7 +148,7 @@ pub async fn create(
             ApiError::forbidden("A tenant admin cannot create global admins").with_param("role"),
         );
     }
-    let rec = new_user_record(&i)?;
+    let rec = new_user_record(&i).await?;
     if let Some(t) = &rec.tenant_id
         && s.db.get_tenant(t).await?.is_none()
     {

@@ -562,6 +562,14 @@ impl Gateway {
         (r.status, r.json())
     }
 
+    /// The process id of the running gateway.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("the gateway runs")
+    }
+
     /// `GET /v1/models` with a virtual key; returns the status.
     pub async fn models_status(&self, key: &str) -> u16 {
         self.raw(reqwest::Method::GET, "/v1/models", Cred::Bearer(key), None)
