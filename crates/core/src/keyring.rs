@@ -107,10 +107,24 @@ pub fn mint_key() -> (String, String, String) {
     (plaintext, hash, prefix)
 }
 
+/// A key's SHA-256 digest, the ring's lookup key (no hex string per request).
+type Digest32 = [u8; 32];
+
+fn digest(plaintext: &str) -> Digest32 {
+    Sha256::digest(plaintext.as_bytes()).into()
+}
+
+/// The digest a stored hex hash stands for; `None` for a malformed one (no key matches it).
+fn digest_of_hex(hash: &str) -> Option<Digest32> {
+    let mut d = [0u8; 32];
+    hex::decode_to_slice(hash, &mut d).ok()?;
+    Some(d)
+}
+
 /// All keys, by hash.
 #[derive(Debug, Default)]
 pub struct KeyRing {
-    by_hash: HashMap<String, Arc<KeyContext>>,
+    by_hash: HashMap<Digest32, Arc<KeyContext>>,
 }
 
 impl KeyRing {
@@ -140,11 +154,18 @@ impl KeyRing {
             if r.prepaid {
                 ctx.credited = Some(credits.get(&r.id).copied().unwrap_or(Decimal::ZERO));
             }
-            by_hash.insert(r.key_hash.clone(), Arc::new(ctx));
+            match digest_of_hex(&r.key_hash) {
+                Some(d) => {
+                    by_hash.insert(d, Arc::new(ctx));
+                }
+                None => {
+                    tracing::warn!(key_id = %r.id, "virtual key with a malformed stored hash; it cannot be used")
+                }
+            }
         }
         for (i, k) in static_keys.iter().enumerate() {
             by_hash.insert(
-                hash_key(k),
+                digest(k),
                 Arc::new(KeyContext {
                     key_id: format!("static:{i}"),
                     name: format!("API_KEYS[{i}]"),
@@ -162,7 +183,7 @@ impl KeyRing {
 
     /// Looks up a presented key.
     pub fn get(&self, plaintext: &str) -> Option<&Arc<KeyContext>> {
-        self.by_hash.get(&hash_key(plaintext))
+        self.by_hash.get(&digest(plaintext))
     }
 }
 
@@ -181,6 +202,18 @@ mod tests {
         let ring = KeyRing::build(&[], &["legacy-key".to_string()]);
         assert_eq!(ring.get("legacy-key").unwrap().key_id, "static:0");
         assert!(ring.get("nope").is_none());
+    }
+
+    #[test]
+    fn stored_hex_hashes_match_presented_keys() {
+        let (plain, hash, _) = mint_key();
+        let upper = VirtualKeyRecord::new(hash.to_uppercase(), "mg-u".into(), "u".into(), None);
+        let ring = KeyRing::build(&[upper], &[]);
+        assert_eq!(ring.get(&plain).unwrap().name, "u");
+        let bad = VirtualKeyRecord::new("not-hex".into(), "mg-x".into(), "x".into(), None);
+        let ring = KeyRing::build(&[bad], &[]);
+        assert!(ring.by_hash.is_empty());
+        assert!(ring.get("not-hex").is_none());
     }
 
     #[test]
