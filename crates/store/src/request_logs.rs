@@ -93,7 +93,7 @@ fn scrub(r: &mut RequestLogRecord) {
 }
 
 fn has_nul(r: &RequestLogRecord) -> bool {
-    let nul = |s: &str| s.contains('\0');
+    let nul = |s: &str| memchr::memchr(0, s.as_bytes()).is_some();
     [&r.id, &r.request_id, &r.dialect, &r.endpoint]
         .into_iter()
         .any(|s| nul(s))
