@@ -92,7 +92,7 @@ impl KeyContext {
 
 /// SHA-256 hex of a key's plaintext.
 pub fn hash_key(plaintext: &str) -> String {
-    hex::encode(Sha256::digest(plaintext.as_bytes()))
+    hex::encode(digest(plaintext))
 }
 
 /// Mints a new key: returns (plaintext, hash, display prefix).

@@ -1413,7 +1413,6 @@ async fn secrets_never_leak(db: common::Db) {
     // otherwise stay itself, 1 run in 62).
     let last = if vk.ends_with('x') { 'y' } else { 'x' };
     let wrong = format!("{}{last}", &vk[..vk.len() - 1]);
-    assert_ne!(wrong, vk);
     let (st, _) = req!(
         Method::POST,
         "/v1/chat/completions",
@@ -1759,7 +1758,7 @@ async fn logins_do_not_stall_the_data_plane() {
     }
     let storm_took = logins.iter().map(|l| l.2).max().unwrap();
     assert!(seen_thread, "no mg-argon2 thread while logins were checked");
-    // Eight argon2 runs queue behind at most a core's worth of permits; a data request never
+    // Eight argon2 runs queue behind half the cores' worth of permits; a data request never
     // waits for them. Had they run on the workers, a request would wait for those queued on
     // its worker, a large part of the whole burst.
     assert!(
