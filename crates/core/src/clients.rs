@@ -7,7 +7,6 @@
 //! client), which is how each provider's `connect_timeout_ms` is applied.
 
 use bytes::Bytes;
-use modelgate_providers::client::ClientError;
 use modelgate_providers::{Adapter, ClientHints, Operation, UpstreamClient, UpstreamRequest};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,16 +19,13 @@ thread_local! {
 }
 
 /// The client of this thread for a connect timeout.
-pub fn for_connect_timeout(connect_timeout: Duration) -> Result<UpstreamClient, ClientError> {
+pub fn for_connect_timeout(connect_timeout: Duration) -> UpstreamClient {
     let ms = connect_timeout.as_millis().min(u128::from(u64::MAX)) as u64;
     CLIENTS.with(|c| {
         let mut map = c.borrow_mut();
-        if let Some(client) = map.get(&ms) {
-            return Ok(client.clone());
-        }
-        let client = modelgate_providers::build_client(connect_timeout)?;
-        map.insert(ms, client.clone());
-        Ok(client)
+        map.entry(ms)
+            .or_insert_with(|| modelgate_providers::build_client(connect_timeout))
+            .clone()
     })
 }
 
@@ -45,7 +41,7 @@ pub async fn get_models(
         .api
         .url(Operation::Models, "")
         .map_err(|e| e.to_string())?;
-    let client = for_connect_timeout(p.connect_timeout).map_err(|e| e.to_string())?;
+    let client = for_connect_timeout(p.connect_timeout);
     let mut req = UpstreamRequest::new(http::Method::GET, uri, Bytes::new());
     p.api
         .authorize(&mut req.headers, secret, &ClientHints::default())

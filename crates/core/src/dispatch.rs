@@ -519,17 +519,7 @@ pub async fn dispatch(
         }
         let _trial = TrialRelease(stats.clone());
         let mut tried_here = false;
-        let client = match crate::clients::for_connect_timeout(cand.provider.connect_timeout) {
-            Ok(c) => c,
-            Err(e) => {
-                return Err(Failure {
-                    error: FailureKind::Gateway(GatewayError::Internal(format!(
-                        "cannot build the upstream client: {e}"
-                    ))),
-                    attempts,
-                });
-            }
-        };
+        let client = crate::clients::for_connect_timeout(cand.provider.connect_timeout);
         for key in keys {
             if attempts.len() >= gw.settings.max_attempts || Instant::now() >= deadline {
                 if !tried_here {

@@ -51,7 +51,24 @@ struct Idle {
 struct Pool {
     idle: Mutex<HashMap<Origin, Vec<Idle>>>,
     connect_timeout: Duration,
-    tls: tokio_rustls::TlsConnector,
+}
+
+/// The TLS settings of every client in the process, built on the first `https` connection:
+/// the platform verifier reads and parses the system's trust store when it is built, so one
+/// copy is shared instead of one per worker thread and connect timeout, and a gateway whose
+/// upstreams are all plain HTTP never loads it.
+static TLS: std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>> =
+    std::sync::OnceLock::new();
+
+fn tls_connector() -> Result<&'static tokio_rustls::TlsConnector, &'static str> {
+    TLS.get_or_init(|| {
+        use rustls_platform_verifier::ConfigVerifierExt;
+        let mut tls = rustls::ClientConfig::with_platform_verifier().map_err(|e| e.to_string())?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
+    })
+    .as_ref()
+    .map_err(String::as_str)
 }
 
 impl std::fmt::Debug for Pool {
@@ -68,24 +85,14 @@ pub struct UpstreamClient {
     pool: Arc<Pool>,
 }
 
-/// Why a client could not be built.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot build the upstream client: {0}")]
-pub struct ClientError(String);
-
-/// Builds a client with its own pool.
-pub fn build_client(connect_timeout: Duration) -> Result<UpstreamClient, ClientError> {
-    use rustls_platform_verifier::ConfigVerifierExt;
-    let mut tls =
-        rustls::ClientConfig::with_platform_verifier().map_err(|e| ClientError(e.to_string()))?;
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(UpstreamClient {
+/// Builds a client with its own pool (TLS settings are shared, see `TLS`).
+pub fn build_client(connect_timeout: Duration) -> UpstreamClient {
+    UpstreamClient {
         pool: Arc::new(Pool {
             idle: Mutex::new(HashMap::new()),
             connect_timeout,
-            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
         }),
-    })
+    }
 }
 
 /// One upstream request.
@@ -257,8 +264,10 @@ impl Pool {
         if origin.https {
             let name = rustls::pki_types::ServerName::try_from(host.to_owned())
                 .map_err(|e| fail("invalid TLS server name", &e))?;
-            let tls = self
-                .tls
+            let connector = tls_connector().map_err(|e| {
+                UpstreamFailure::Connect(format!("cannot set up TLS to {}: {e}", origin.authority))
+            })?;
+            let tls = connector
                 .connect(name, tcp)
                 .await
                 .map_err(|e| fail("TLS handshake with", &e))?;

@@ -155,3 +155,49 @@ async fn an_untrusted_upstream_certificate_is_refused_before_the_key_is_sent() {
     assert_eq!(up.requests.load(Ordering::SeqCst), 0);
     assert!(up.auth.lock().unwrap().is_empty(), "the key never left");
 }
+
+/// The trust store is read on the first `https` connection, once per process: a gateway whose
+/// system store is empty still serves its plain-HTTP upstreams, and its `https` calls fail
+/// with a clear upstream error instead of the process or every request failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_trust_store_fails_only_the_tls_calls() {
+    let up = tls_upstream().await;
+    let plain = common::mock::MockUpstream::start("plain").await;
+    let empty_dir = tempfile::tempdir().unwrap();
+    let empty_file = tempfile::NamedTempFile::new().unwrap();
+    let gw = common::Gateway::start_with(
+        common::Options::new(common::Db::Sqlite)
+            .env("SSL_CERT_FILE", empty_file.path().to_str().unwrap())
+            .env("SSL_CERT_DIR", empty_dir.path().to_str().unwrap()),
+    )
+    .await;
+    gw.add_provider(
+        "plain",
+        &plain.base_url(),
+        "sk-plain",
+        &[("p", "mock-model")],
+    )
+    .await;
+    let base = format!("https://localhost:{}/v1", up.port);
+    gw.add_provider("tls", &base, "sk-tls-secret", &[("m", "m")])
+        .await;
+    let (_, key) = gw.add_key(json!({})).await;
+    for _ in 0..2 {
+        let (s, body) = chat(&gw, &key).await;
+        assert_eq!(s, 502, "{body}");
+        common::assert_error_shape(&body);
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("cannot set up TLS"), "{body}");
+        let r = gw
+            .client
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "p", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    assert_eq!(up.handshakes.load(Ordering::SeqCst), 0);
+    assert!(up.auth.lock().unwrap().is_empty(), "the key never left");
+}
