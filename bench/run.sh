@@ -549,6 +549,10 @@ REPORT="$ROOT/bench/results/latest.md"
 NGINX_VERSION=""
 [[ -z "$NGINX_BIN" ]] || NGINX_VERSION="$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
 
+# How much of the link order (crates/server/symbol-order.txt) the measured binary still has:
+# idle RSS depends on it.
+LINK_ORDER="$("$ROOT/scripts/symbol-order" --check "$GATEWAY_BIN" 2>&1 || true)"
+
 BENCH_TMP="$TMP" COMMIT="$COMMIT" DATE="$(date -u '+%Y-%m-%dT%H:%M:%SZ')" NPROC="$(nproc)" \
   KERNEL="$(uname -sr)" CPU="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)" \
   IDLE_RSS_KB="$IDLE_RSS_KB" PEAK_RSS_KB="$PEAK_RSS_KB" END_PEAK_RSS_KB="$END_PEAK_RSS_KB" \
@@ -556,7 +560,7 @@ BENCH_TMP="$TMP" COMMIT="$COMMIT" DATE="$(date -u '+%Y-%m-%dT%H:%M:%SZ')" NPROC=
   BENCH_UPSTREAMS="$BENCH_UPSTREAMS" BENCH_MOCK_THREADS="$BENCH_MOCK_THREADS" \
   BENCH_LOADGEN_THREADS="$BENCH_LOADGEN_THREADS" BENCH_DURATION="$BENCH_DURATION" \
   BENCH_WARMUP="$BENCH_WARMUP" BENCH_LOG_LEVEL="$BENCH_LOG_LEVEL" \
-  BENCH_NGINX_WORKERS="$BENCH_NGINX_WORKERS" CLK_TCK="$CLK_TCK" \
+  BENCH_NGINX_WORKERS="$BENCH_NGINX_WORKERS" CLK_TCK="$CLK_TCK" LINK_ORDER="$LINK_ORDER" \
   python3 - >"$REPORT" <<'PY'
 import json, os
 
@@ -641,6 +645,7 @@ else:
 p(f"- CPU: utime + stime from /proc/<pid>/stat (all threads; nginx: master + workers) over the measured window, "
   f"divided by the successful requests of that window; resolution 1/{E['CLK_TCK']} s per process")
 p(f"- generator, mock upstream and the proxy all share the same {E['NPROC']} cores: compare rows of one report, not absolute numbers")
+p(f"- link order of the gateway's functions (scripts/symbol-order --check): {E.get('LINK_ORDER') or 'n/a'}")
 p("")
 
 # --- main table
