@@ -139,7 +139,11 @@ rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # --- 1. build -------------------------------------------------------------------------------
 if [[ "${BENCH_SKIP_BUILD:-}" != "1" ]]; then
   log "building release binaries"
-  cargo build --release -p modelgate-server -p modelgate-bench >&2
+  # Two builds, not one: cargo unifies the features of the packages built together, which
+  # would give the gateway's crates other symbol hashes than `cargo build --release -p
+  # modelgate-server` (README, Dockerfile) and defeat its link order (symbol-order.txt).
+  cargo build --release -p modelgate-server >&2
+  cargo build --release -p modelgate-bench >&2
 fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 GATEWAY_BIN="$TARGET_DIR/release/modelgate"
