@@ -11,6 +11,7 @@ use futures::stream::{BoxStream, StreamExt};
 use modelgate_formats::sse::{SseEvent, SseSplitter};
 use modelgate_providers::{UpstreamFailure, UpstreamResponse};
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Largest whole (non-stream) upstream body read; a larger one is a failed attempt.
@@ -97,6 +98,8 @@ pub struct Events {
     splitter: SseSplitter,
     queue: VecDeque<Bytes>,
     idle_timeout: Duration,
+    /// The idle timer, made on the first wait and kept for the stream's life (see `wait`).
+    idle: Option<Pin<Box<tokio::time::Sleep>>>,
     ended: bool,
 }
 
@@ -107,6 +110,7 @@ impl Events {
             splitter: SseSplitter::new(),
             queue: VecDeque::new(),
             idle_timeout,
+            idle: None,
             ended: false,
         }
     }
@@ -118,12 +122,39 @@ impl Events {
             if let Some(step) = self.buffered() {
                 return step;
             }
-            match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
-                Err(_) => return Step::Failed(UpstreamFailure::Timeout(self.idle_timeout)),
-                Ok(read) => {
+            match self.wait().await {
+                None => return Step::Failed(UpstreamFailure::Timeout(self.idle_timeout)),
+                Some(read) => {
                     if let Some(failed) = self.take(read) {
                         return failed;
                     }
+                }
+            }
+        }
+    }
+
+    /// The upstream's next read, or `None` when it brought nothing for `idle_timeout` from
+    /// now.
+    ///
+    /// One timer serves the whole stream instead of one per wait: its deadline is never moved
+    /// forward on a wait, so it can only fire early (the deadline of an earlier wait); it is
+    /// then re-armed for this wait's deadline. A stream whose events keep coming touches the
+    /// timer once, not once per event.
+    async fn wait(&mut self) -> Option<Option<Result<Bytes, hyper::Error>>> {
+        let deadline = tokio::time::Instant::now() + self.idle_timeout;
+        let upstream = &mut self.upstream;
+        let timer = self
+            .idle
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            tokio::select! {
+                biased;
+                read = upstream.next() => return Some(read),
+                () = timer.as_mut() => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return None;
+                    }
+                    timer.as_mut().reset(deadline);
                 }
             }
         }
@@ -162,7 +193,7 @@ impl Events {
             }
             Some(Err(e)) => Some(Step::Failed(UpstreamFailure::from_body_error(&e))),
             Some(Ok(chunk)) => {
-                if let Err(e) = self.splitter.push(&chunk) {
+                if let Err(e) = self.splitter.push_bytes(chunk) {
                     return Some(Step::Failed(UpstreamFailure::Broken(e.to_string())));
                 }
                 while let Some(block) = self.splitter.next_event() {

@@ -18,9 +18,17 @@ pub enum SseError {
 }
 
 /// Splits a byte stream into raw SSE event blocks (each including its terminating blank line).
+///
+/// A chunk handed over as `Bytes` (`push_bytes`) while nothing is buffered is cut into events
+/// without a copy (the events share its memory); only an incomplete tail is copied into the
+/// buffer, to be joined with what comes next.
 #[derive(Debug, Default)]
 pub struct SseSplitter {
+    /// Partial data joined from several chunks (copied).
     buf: BytesMut,
+    /// One received chunk not split yet (not copied). At most one of `buf` and `pending`
+    /// holds bytes.
+    pending: Bytes,
     /// Bytes already scanned for a terminator (so each byte is scanned once).
     scanned: usize,
 }
@@ -30,10 +38,33 @@ impl SseSplitter {
         Self::default()
     }
 
-    /// Adds bytes received from the network.
+    /// Adds bytes received from the network (copied).
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), SseError> {
+        self.join_pending();
         self.buf.extend_from_slice(chunk);
-        if self.buf.len() > MAX_EVENT_BYTES {
+        self.check_size()
+    }
+
+    /// Adds a chunk received from the network, without copying it when nothing is buffered.
+    pub fn push_bytes(&mut self, chunk: Bytes) -> Result<(), SseError> {
+        if self.buf.is_empty() && self.pending.is_empty() {
+            self.pending = chunk;
+            self.scanned = 0;
+            return self.check_size();
+        }
+        self.push(&chunk)
+    }
+
+    /// Moves an unsplit chunk into the buffer (its scan position stays valid).
+    fn join_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.buf.extend_from_slice(&self.pending);
+            self.pending = Bytes::new();
+        }
+    }
+
+    fn check_size(&self) -> Result<(), SseError> {
+        if self.buf.len() + self.pending.len() > MAX_EVENT_BYTES {
             return Err(SseError::EventTooLarge);
         }
         Ok(())
@@ -41,55 +72,72 @@ impl SseSplitter {
 
     /// The next complete event block, if one is buffered.
     pub fn next_event(&mut self) -> Option<Bytes> {
-        let start = self.scanned.saturating_sub(3);
-        let hay = &self.buf[start..];
-        let mut i = 0;
-        while let Some(pos) = memchr::memchr2(b'\n', b'\r', &hay[i..]) {
-            let p = i + pos;
-            // Find the end of this line terminator and check if a blank line follows.
-            let after = match (hay[p], hay.get(p + 1)) {
-                (b'\r', Some(b'\n')) => p + 2,
-                (b'\r', None) => {
-                    // Could be the start of \r\n: wait for more bytes.
-                    self.scanned = start + p;
-                    return None;
+        if !self.pending.is_empty() {
+            return match event_end(&self.pending, self.scanned) {
+                Ok(end) => {
+                    self.scanned = 0;
+                    Some(self.pending.split_to(end))
                 }
-                _ => p + 1,
+                Err(scanned) => {
+                    self.scanned = scanned;
+                    None
+                }
             };
-            match hay.get(after) {
-                Some(b'\n') => return Some(self.take(start + after + 1)),
-                Some(b'\r') => match hay.get(after + 1) {
-                    Some(b'\n') => return Some(self.take(start + after + 2)),
-                    Some(_) => return Some(self.take(start + after + 1)),
-                    None => {
-                        self.scanned = start + after;
-                        return None;
-                    }
-                },
-                Some(_) => i = after,
-                None => {
-                    self.scanned = start + p;
-                    return None;
-                }
+        }
+        match event_end(&self.buf, self.scanned) {
+            Ok(end) => {
+                self.scanned = 0;
+                Some(self.buf.split_to(end).freeze())
+            }
+            Err(scanned) => {
+                self.scanned = scanned;
+                None
             }
         }
-        self.scanned = self.buf.len();
-        None
     }
 
     /// What is left when the stream ends: a last event without its blank line, if any.
     pub fn take_rest(&mut self) -> Option<Bytes> {
         self.scanned = 0;
-        let rest = self.buf.split().freeze();
+        let rest = if self.pending.is_empty() {
+            self.buf.split().freeze()
+        } else {
+            std::mem::take(&mut self.pending)
+        };
         rest.iter()
             .any(|b| !b.is_ascii_whitespace())
             .then_some(rest)
     }
+}
 
-    fn take(&mut self, end: usize) -> Bytes {
-        self.scanned = 0;
-        self.buf.split_to(end).freeze()
+/// Where the first event block of `buf` ends (just past its blank line), looking from
+/// `scanned` (bytes before it hold no terminator), or `Err(scanned)` with how far it is known
+/// to hold none: the block is not complete yet.
+fn event_end(buf: &[u8], scanned: usize) -> Result<usize, usize> {
+    let start = scanned.saturating_sub(3);
+    let hay = &buf[start..];
+    let mut i = 0;
+    while let Some(pos) = memchr::memchr2(b'\n', b'\r', &hay[i..]) {
+        let p = i + pos;
+        // Find the end of this line terminator and check if a blank line follows.
+        let after = match (hay[p], hay.get(p + 1)) {
+            (b'\r', Some(b'\n')) => p + 2,
+            // Could be the start of \r\n: wait for more bytes.
+            (b'\r', None) => return Err(start + p),
+            _ => p + 1,
+        };
+        match hay.get(after) {
+            Some(b'\n') => return Ok(start + after + 1),
+            Some(b'\r') => match hay.get(after + 1) {
+                Some(b'\n') => return Ok(start + after + 2),
+                Some(_) => return Ok(start + after + 1),
+                None => return Err(start + after),
+            },
+            Some(_) => i = after,
+            None => return Err(start + p),
+        }
     }
+    Err(buf.len())
 }
 
 /// One parsed SSE event.
@@ -168,16 +216,74 @@ pub fn data_event(data: &str) -> Bytes {
 mod tests {
     use super::*;
 
+    /// The events of `chunks` fed with `push` (copying), checked to be the same fed with
+    /// `push_bytes` (zero-copy when nothing is buffered), the rest included.
     fn collect(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let (copied, rest) = collect_with(chunks, false);
+        assert_eq!((copied.clone(), rest), collect_with(chunks, true));
+        copied
+    }
+
+    fn collect_with(chunks: &[&[u8]], as_bytes: bool) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
         let mut s = SseSplitter::new();
         let mut out = vec![];
         for c in chunks {
-            s.push(c).unwrap();
+            if as_bytes {
+                s.push_bytes(Bytes::copy_from_slice(c)).unwrap();
+            } else {
+                s.push(c).unwrap();
+            }
             while let Some(e) = s.next_event() {
                 out.push(e.to_vec());
             }
         }
-        out
+        (out, s.take_rest().map(|r| r.to_vec()))
+    }
+
+    #[test]
+    fn whole_events_in_a_chunk_are_not_copied() {
+        let chunk = Bytes::from_static(b"data: a\n\ndata: b\n\ndata: c");
+        let mut s = SseSplitter::new();
+        s.push_bytes(chunk.clone()).unwrap();
+        let a = s.next_event().unwrap();
+        let b = s.next_event().unwrap();
+        assert_eq!(
+            (a.as_ref(), b.as_ref()),
+            (&b"data: a\n\n"[..], &b"data: b\n\n"[..])
+        );
+        let range = chunk.as_ptr_range();
+        assert!(range.contains(&a.as_ptr()) && range.contains(&b.as_ptr()));
+        assert!(s.next_event().is_none());
+        // The tail waits for the rest, which is joined to it.
+        s.push_bytes(Bytes::from_static(b"\n\n")).unwrap();
+        assert_eq!(s.next_event().unwrap().as_ref(), b"data: c\n\n");
+        assert!(s.take_rest().is_none());
+    }
+
+    proptest::proptest! {
+        /// However a stream is cut into chunks, both ways of feeding it give the events of
+        /// the uncut stream.
+        #[test]
+        fn any_cut_gives_the_same_events(
+            events in proptest::collection::vec("[a-z ]{0,12}", 0..8),
+            crlf in proptest::bool::ANY,
+            cuts in proptest::collection::vec(0usize..200, 0..10),
+        ) {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let stream: String = events.iter().map(|e| format!("data: {e}{nl}{nl}")).collect();
+            let bytes = stream.as_bytes();
+            let mut at: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            at.sort_unstable();
+            let mut chunks: Vec<&[u8]> = vec![];
+            let mut prev = 0;
+            for c in at.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[prev..c]);
+                prev = c;
+            }
+            let expected: Vec<Vec<u8>> =
+                events.iter().map(|e| format!("data: {e}{nl}{nl}").into_bytes()).collect();
+            proptest::prop_assert_eq!(collect(&chunks), expected);
+        }
     }
 
     #[test]

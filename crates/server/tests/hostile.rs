@@ -1153,6 +1153,46 @@ async fn upstreams_that_never_answer_time_out() {
     );
 }
 
+/// The idle timeout counts from the last wait, not from the stream's start: events 50 ms
+/// apart keep a stream alive for many times its 300 ms idle timeout (`relay::Events` keeps
+/// one timer per stream and re-arms it when it fires early).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_keeps_sending_outlives_its_idle_timeout() {
+    let mock = MockUpstream::start("slow").await;
+    mock.set(Behavior::StreamSlow);
+    let (gw, key) = gateway_with(Options::new(Db::Sqlite), &mock.base_url()).await;
+    let (s, b) = gw.patch("/providers/up", json!({"timeout_ms": 300})).await;
+    assert_eq!(s, 200, "{b}");
+    let r = gw
+        .client
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(
+            &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = r.bytes_stream();
+    let mut text = String::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(1200) {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), body.next())
+            .await
+            .expect("events keep coming")
+            .expect("the stream is still open")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let events = common::upstreams::parse_sse(&text);
+    assert!(events.len() >= 15, "{} events: {text}", events.len());
+    assert!(
+        events.iter().all(|(_, v)| v.get("error").is_none()),
+        "no timeout inside the stream: {text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_stalled_midway_ends_with_an_error_event_and_is_logged() {
     let mock = MockUpstream::start("stall").await;
