@@ -56,7 +56,8 @@ struct Pool {
 /// The TLS settings of every client in the process, built on the first `https` connection:
 /// the platform verifier reads and parses the system's trust store when it is built, so one
 /// copy is shared instead of one per worker thread and connect timeout, and a gateway whose
-/// upstreams are all plain HTTP never loads it.
+/// upstreams are all plain HTTP never loads it. A store that cannot be read fails every
+/// `https` call with the reason until the process restarts.
 static TLS: std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>> =
     std::sync::OnceLock::new();
 
