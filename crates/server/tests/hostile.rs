@@ -226,6 +226,12 @@ fn chat_body(model: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+fn stream_body(model: &str) -> Vec<u8> {
+    json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "hi"}]})
+        .to_string()
+        .into_bytes()
+}
+
 /// A gateway with one OpenAI-compatible provider `up` (model `m`) at `base`, and a key.
 async fn gateway_with(opts: Options, base: &str) -> (Gateway, String) {
     let gw = Gateway::start_with(opts).await;
@@ -935,16 +941,7 @@ async fn oversized_sse_event_fails_the_stream() {
     let pid = gateway_pid();
     let hwm0 = status_kib(pid, "VmHWM") as f64 / 1024.0;
     let t = Instant::now();
-    let r = gw
-        .client
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_chat(&gw, &key, stream_body("m")).await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1163,16 +1160,7 @@ async fn a_stream_that_keeps_sending_outlives_its_idle_timeout() {
     let (gw, key) = gateway_with(Options::new(Db::Sqlite), &mock.base_url()).await;
     let (s, b) = gw.patch("/providers/up", json!({"timeout_ms": 300})).await;
     assert_eq!(s, 200, "{b}");
-    let r = gw
-        .client
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_chat(&gw, &key, stream_body("m")).await;
     assert_eq!(r.status(), 200);
     let mut body = r.bytes_stream();
     let mut text = String::new();
@@ -1201,16 +1189,7 @@ async fn stream_stalled_midway_ends_with_an_error_event_and_is_logged() {
     let (s, b) = gw.patch("/providers/up", json!({"timeout_ms": 500})).await;
     assert_eq!(s, 200, "{b}");
     let t = Instant::now();
-    let r = gw
-        .client
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post_chat(&gw, &key, stream_body("m")).await;
     assert_eq!(r.status(), 200);
     let text = tokio::time::timeout(Duration::from_secs(5), r.text())
         .await
