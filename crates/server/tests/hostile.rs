@@ -421,19 +421,26 @@ async fn hostile_bodies(session: bool) {
     };
     for (what, make, allowed) in &cases {
         // As it is (same dialect: passed through), or with a session id (the session
-        // context reads the messages): under a second of CPU.
+        // context reads the messages): CPU linear in the size.
         let sid = session.then_some("sess-1");
         let label = format!("{what} (session {sid:?})");
         let (status, cpu, text) = send(make(size), sid, &label).await;
         assert!(allowed.contains(&status), "{label}: {status} {text:.300}");
-        // With a session the messages are skimmed a second time (linear) to keep the newest
-        // ones; the gateway under test is a debug build on a shared box, so that case gets
-        // twice the budget (a quadratic pass would take minutes either way).
-        let budget = if session { 2.0 } else { 1.0 };
+        // The gateway under test is a debug build on a shared 2-core box, where 30 MiB of
+        // messages takes about a second (measured 0.9-1.2 s); the budget leaves room for that
+        // box's noise, and a quadratic pass would take minutes either way. With a session the
+        // messages are skimmed a second time (linear) to keep the newest ones: twice that.
+        let budget = if session { 4.0 } else { 2.0 };
         assert!(cpu < budget, "{label}: {cpu:.2} s of gateway CPU");
         if session {
             continue;
         }
+        // And it grows linearly: 10× the bytes, at most ~10× the CPU.
+        let (_, small, _) = send(make(size / 10), None, &format!("{what} (1/10)")).await;
+        assert!(
+            cpu <= small * 15.0 + 0.3,
+            "{label}: {small:.2} s for 3 MiB but {cpu:.2} s for 30 MiB"
+        );
         // Converted for an Anthropic upstream: every message is decoded, so the cost is
         // that of a full parse; it must grow linearly (10× the bytes, at most ~10× the CPU).
         let (_, small, _) = send(
@@ -452,7 +459,7 @@ async fn hostile_bodies(session: bool) {
             big <= small * 15.0 + 0.3,
             "{what} (converted): {small:.2} s for 3 MiB but {big:.2} s for 30 MiB"
         );
-        assert!(big < 6.0, "{what} (converted): {big:.2} s of gateway CPU");
+        assert!(big < 10.0, "{what} (converted): {big:.2} s of gateway CPU");
     }
     // The gateway is still well.
     let r = post_chat(&gw, &key, chat_body("m")).await;
