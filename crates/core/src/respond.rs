@@ -24,7 +24,7 @@ use crate::dispatch::{Delivered, Delivery, Failure, FailureKind};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::health::{InFlight, UpstreamStats};
-use crate::relay::{Events, Step};
+use crate::relay::{self, Events, Step};
 use crate::reply::{self, ClientStream, Reply, ReplyBody};
 use crate::settle::{Settle, ms};
 
@@ -352,6 +352,8 @@ struct Relay {
     session: Option<(String, String)>,
     /// Responses streams to be stored: the input to store with the completed answer.
     history: Option<Vec<serde_json::Value>>,
+    /// Whether the client's body has not been polled yet (see `client_stream`).
+    first_poll: bool,
     ended: bool,
 }
 
@@ -411,26 +413,37 @@ fn client_stream(
         capture: session.as_ref().map(|_| String::new()),
         session,
         history: crate::conversation::history_of(call),
+        first_poll: true,
         ended: false,
     };
     // Everything the upstream has already delivered goes to the client as one chunk (one
     // write), not one write per event. The upstream body hands over one HTTP chunk at a time
     // from its connection's task, so after each event the relay yields (at most
-    // `YIELDS_PER_EVENT` times) to let that task decode what is already buffered; when that
-    // brings nothing, the chunk is sent.
+    // `relay::YIELDS` times) to let that task decode what is already buffered; when that
+    // brings nothing, or the chunk has reached `relay::COALESCE_BYTES`, the chunk is sent.
+    // The first poll does not yield: `prime` has gathered already, and a `Pending` answer to
+    // it would make the server flush the head alone.
     futures::stream::unfold(relay, |mut r| async move {
         let mut out = Chunk::None;
+        let yields = if std::mem::replace(&mut r.first_poll, false) {
+            0
+        } else {
+            relay::YIELDS
+        };
         let mut yielded = 0u32;
         loop {
             if r.ended {
                 return out.take().map(|o| (Ok(o), r));
             }
             let step = if out.is_some() {
+                if out.len() >= relay::COALESCE_BYTES {
+                    return out.take().map(|o| (Ok(o), r));
+                }
                 match r.events.next_now() {
                     Some(step) => step,
-                    None if yielded < YIELDS_PER_EVENT => {
+                    None if yielded < yields => {
                         yielded += 1;
-                        let_others_run().await;
+                        relay::let_others_run().await;
                         continue;
                     }
                     None => return out.take().map(|o| (Ok(o), r)),
@@ -459,29 +472,6 @@ fn client_stream(
     .boxed()
 }
 
-/// How often the relay yields for the upstream connection's task before sending what it has.
-/// The connection task needs two scheduler turns to hand over its next buffered HTTP chunk
-/// (measured: one yield never found it, two always did).
-const YIELDS_PER_EVENT: u32 = 2;
-
-/// Lets the tasks already woken on this worker run once, then resumes: the task wakes itself
-/// and goes to the back of the run queue, behind the upstream connection's task that the
-/// body poll woke. Unlike `tokio::task::yield_now`, whose wake-up the single-threaded
-/// scheduler defers until it next polls the I/O driver, this costs no syscall when the run
-/// queue empties: `strace -f` at one streamed connection showed one `epoll_wait` with a zero
-/// timeout per event with `yield_now`.
-fn let_others_run() -> impl std::future::Future<Output = ()> {
-    let mut woke = false;
-    std::future::poll_fn(move |cx| {
-        if woke {
-            return std::task::Poll::Ready(());
-        }
-        woke = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    })
-}
-
 /// What goes to the client in one write: nothing, one piece as it is, or several joined.
 enum Chunk {
     None,
@@ -492,6 +482,14 @@ enum Chunk {
 impl Chunk {
     fn is_some(&self) -> bool {
         !matches!(self, Chunk::None)
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Chunk::None => 0,
+            Chunk::One(b) => b.len(),
+            Chunk::Many(m) => m.len(),
+        }
     }
 
     fn push(&mut self, piece: Bytes) {

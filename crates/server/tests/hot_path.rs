@@ -212,3 +212,144 @@ async fn each_request_writes_one_access_line_without_the_key() {
     assert!(!log.contains(&key), "the virtual key is never logged");
     assert!(!log.contains("sk-upstream-secret"), "nor the upstream key");
 }
+
+/// A streamed reply's head leaves in the same write as the events the upstream had already
+/// sent: the client's first read has both. (A head flushed on its own costs one more `writev`
+/// and one more wake-up of the client per stream.) The upstream sends a keep-alive and one
+/// content event, then holds the rest, so the gateway has nothing more to add to that write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_reply_head_leaves_with_the_first_events() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = common::Gateway::start(common::Db::Sqlite).await;
+    let (_, key) = gw.add_key(json!({})).await;
+    let addr = gw.url("").trim_start_matches("http://").to_owned();
+    // Each round has its own upstream: a released hold leaves a permit behind in the mock.
+    for round in 0..3 {
+        let up = MockUpstream::start("a").await;
+        let model = format!("m{round}");
+        gw.add_provider(
+            &format!("p{round}"),
+            &up.base_url(),
+            "sk-a",
+            &[(&model, "mock-model")],
+        )
+        .await;
+        up.set(Behavior::StreamHold);
+        let body = format!(
+            r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the reply starts while the upstream holds the rest")
+            .unwrap();
+        let mut all = buf[..n].to_vec();
+        let first = String::from_utf8_lossy(&all).into_owned();
+        assert!(first.starts_with("HTTP/1.1 200"), "round {round}: {first}");
+        assert!(
+            first.contains("first "),
+            "round {round}: the first read has the head without the first event:\n{first}"
+        );
+        assert!(
+            !first.contains("[DONE]"),
+            "round {round}: the upstream did not hold"
+        );
+        up.release();
+        while !String::from_utf8_lossy(&all).contains("[DONE]") {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "round {round}: no [DONE] after the release; so far:\n{}",
+                        String::from_utf8_lossy(&all)
+                    )
+                })
+                .unwrap();
+            assert!(n > 0, "round {round}: the reply ended before [DONE]");
+            all.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+/// Events the upstream has already sent are joined into one write to the client, but not
+/// without bound: an upstream much faster than the relay (here 400 events of 16 KiB, 6.4 MiB,
+/// sent as fast as they go) is not read ahead into one huge chunk. No chunk of the reply
+/// carries more than 64 KiB of joined events plus the one event that crossed the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_stream_is_joined_into_bounded_writes() {
+    use tokio::io::AsyncWriteExt;
+    let gw = common::Gateway::start(common::Db::Sqlite).await;
+    let a = MockUpstream::start("a").await;
+    gw.add_provider("pa", &a.base_url(), "sk-a", &[("m", "mock-model")])
+        .await;
+    let (_, key) = gw.add_key(json!({})).await;
+    let (events, len) = (400, 16 * 1024);
+    a.set(Behavior::StreamBulk(events, len));
+    let addr = gw.url("").trim_start_matches("http://").to_owned();
+    let body = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut raw),
+    )
+    .await
+    .expect("the stream ends")
+    .unwrap();
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    // Undo the chunked framing, keeping each chunk's size.
+    let (mut at, mut sizes, mut payload) = (head_end, Vec::new(), Vec::new());
+    loop {
+        let eol = at
+            + raw[at..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("a size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[at..eol]).unwrap().trim(), 16)
+            .expect("a hex chunk size");
+        at = eol + 2;
+        if size == 0 {
+            break;
+        }
+        payload.extend_from_slice(&raw[at..at + size]);
+        sizes.push(size);
+        at += size + 2;
+    }
+    let text = String::from_utf8(payload).unwrap();
+    assert_eq!(
+        text.matches(&"x".repeat(len)).count(),
+        events,
+        "every event arrived"
+    );
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    assert!(
+        largest <= 64 * 1024 + len + 1024,
+        "a chunk of {largest} bytes ({} chunks in all)",
+        sizes.len()
+    );
+    // And events were joined at all (otherwise the bound proves nothing).
+    assert!(
+        sizes.len() < events,
+        "{} chunks for {events} events",
+        sizes.len()
+    );
+}

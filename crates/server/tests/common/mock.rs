@@ -39,6 +39,9 @@ pub enum Behavior {
     StreamHold,
     /// Stream: a chunk every 50 ms, 400 chunks (to observe cancellation).
     StreamSlow,
+    /// Stream: `n` content chunks of `len` bytes of text each, as fast as they can go, then
+    /// the usual rest.
+    StreamBulk(usize, usize),
     /// Stream: usage rides on the last content chunk (non-empty choices), no usage-only chunk.
     StreamUsageOnContent,
     /// Stream: the response body fails (connection drop) before any event is sent.
@@ -421,6 +424,14 @@ async fn chat(State(state): State<Arc<MockState>>, req: Request) -> Response {
                 let _ = send(": keep-alive\n\n".into()).await;
                 send(chunk(&model, "first ")).await;
                 st.release.notified().await;
+            }
+            Behavior::StreamBulk(n, len) => {
+                let text = "x".repeat(len);
+                for _ in 0..n {
+                    if !send(chunk(&model, &text)).await {
+                        return;
+                    }
+                }
             }
             Behavior::StreamSlow => {
                 for i in 0..400 {
