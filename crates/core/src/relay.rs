@@ -250,7 +250,7 @@ impl Events {
 }
 
 /// At most this many bytes of events already delivered are joined into one write to the
-/// client: an upstream faster than the client is otherwise read ahead without bound.
+/// client: an upstream faster than the relay would otherwise be read ahead without bound.
 pub const COALESCE_BYTES: usize = 64 * 1024;
 
 /// How many scheduler turns a relay gives the upstream connection's task before it sends what

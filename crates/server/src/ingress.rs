@@ -27,8 +27,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{data, routes};
 
-/// How often a worker's anchor timer fires (see `serve`): shorter than every timer a request
-/// arms (the 30 s header-read timeout, the upstream and stream idle timeouts).
+/// How often a worker's anchor timer fires (see `serve`): sooner than the timers a request
+/// arms by default (the 30 s header-read timeout, the upstream and stream idle timeouts). A
+/// provider timeout set below it still wakes the driver once per request, as before.
 const TIMER_ANCHOR: Duration = Duration::from_secs(5);
 
 /// What every connection of a worker shares.
@@ -60,10 +61,10 @@ pub async fn serve(
     // A timer that is always due within `TIMER_ANCHOR` on this worker's clock. Tokio's time
     // driver wakes its own thread (an `eventfd` write) whenever a timer is registered that is
     // due before the driver's next planned wake-up, or when it had none planned. At low
-    // load, every request's header-read timer was such a timer: one `write` syscall and one
-    // spurious return of `epoll_wait` per request (`perf record -e` on an uprobe at mio's
-    // `Waker::wake`, call graph: `time::Handle::reregister` under `Sleep::poll` here). With
-    // the anchor due sooner than any per-request timer, none of them wakes the driver.
+    // load, every request's header-read timer was such a timer: one `write` syscall per
+    // request (`perf record -e` on an uprobe at mio's `Waker::wake`, call graph:
+    // `time::Handle::reregister` under `Sleep::poll` here). With the anchor due sooner than
+    // the per-request timers, none of them wakes the driver.
     let anchor = tokio::time::sleep(TIMER_ANCHOR);
     tokio::pin!(anchor);
     loop {
