@@ -238,10 +238,7 @@ async fn a_streamed_reply_head_leaves_with_the_first_events() {
         let body = format!(
             r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"hi"}}]}}"#
         );
-        let req = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let req = common::raw_request(&addr, "POST", "/v1/chat/completions", &key, &body, false);
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         s.write_all(req.as_bytes()).await.unwrap();
         let mut buf = vec![0u8; 64 * 1024];
@@ -293,10 +290,7 @@ async fn a_fast_stream_is_joined_into_bounded_writes() {
     a.set(Behavior::StreamBulk(events, len));
     let addr = gw.url("").trim_start_matches("http://").to_owned();
     let body = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let req = common::raw_request(&addr, "POST", "/v1/chat/completions", &key, body, true);
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
@@ -396,10 +390,7 @@ async fn sequential_requests_do_not_wake_their_worker_from_within() {
     // One keep-alive connection, written to and read from directly.
     let addr = gw.url("").trim_start_matches("http://").to_owned();
     let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
-    let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let req = common::raw_request(&addr, "POST", "/v1/chat/completions", &key, body, false);
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     s.set_nodelay(true).unwrap();
     let mut buf = vec![0u8; 64 * 1024];

@@ -602,6 +602,24 @@ impl Gateway {
     }
 }
 
+/// The text of a raw HTTP/1.1 request with a bearer key and a JSON body, for tests that
+/// write to a socket themselves (the path exactly as given, the connection kept open unless
+/// `close`).
+pub fn raw_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &str,
+    close: bool,
+) -> String {
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{connection}\r\n{body}",
+        body.len()
+    )
+}
+
 /// Asserts the OpenAI error shape `{"error": {"message","type","param","code"}}`.
 pub fn assert_error_shape(body: &Value) {
     let e = &body["error"];
