@@ -9,7 +9,7 @@ pub mod openai;
 pub mod schemas;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use bytes::Bytes;
 use modelgate_core::call::{Endpoint, Inbound};
@@ -19,13 +19,23 @@ use std::time::Instant;
 
 use crate::state::AppState;
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+// The headers a data-plane request is read for, named once: a lookup by `&str` parses and
+// lowercases the name on every call.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+const X_SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
+const X_CLAUDE_CODE_SESSION_ID: HeaderName = HeaderName::from_static("x-claude-code-session-id");
+const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The request id: the client's `x-request-id` (set by the request-id layer when absent).
 fn request_id(headers: &HeaderMap) -> String {
-    header_str(headers, "x-request-id")
+    header_str(headers, &X_REQUEST_ID)
         .filter(|v| v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(modelgate_store::new_id)
@@ -34,7 +44,7 @@ fn request_id(headers: &HeaderMap) -> String {
 /// The presented data-plane key: `Authorization: Bearer`, `x-api-key` (Anthropic clients),
 /// `x-goog-api-key` or `?key=` (Gemini clients).
 pub fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    if let Some(v) = header_str(headers, header::AUTHORIZATION.as_str()) {
+    if let Some(v) = header_str(headers, &header::AUTHORIZATION) {
         let v = v.trim();
         if let Some(t) = v
             .strip_prefix("Bearer ")
@@ -43,7 +53,7 @@ pub fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
             return Some(t.trim().to_owned());
         }
     }
-    for h in ["x-api-key", "x-goog-api-key"] {
+    for h in [&X_API_KEY, &X_GOOG_API_KEY] {
         if let Some(v) = header_str(headers, h) {
             return Some(v.trim().to_owned());
         }
@@ -58,25 +68,25 @@ pub fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 /// Builds the core's view of a request.
 pub fn inbound(endpoint: Endpoint, headers: &HeaderMap, uri: &Uri, body: Bytes) -> Inbound {
     let started = Instant::now();
-    let session_header = ["x-session-id", "x-claude-code-session-id"]
+    let session_header = [&X_SESSION_ID, &X_CLAUDE_CODE_SESSION_ID]
         .iter()
         .find_map(|h| header_str(headers, h).map(str::to_owned));
+    let accept = header_str(headers, &header::ACCEPT);
     Inbound {
         request_id: request_id(headers),
         endpoint,
         presented_key: presented_key(headers, uri),
-        accepts_sse: header_str(headers, header::ACCEPT.as_str())
-            .is_some_and(|a| a.contains("text/event-stream")),
+        accepts_sse: accept.is_some_and(|a| a.contains("text/event-stream")),
         session_header,
         hints: ClientHints {
-            anthropic_version: headers.get("anthropic-version").cloned(),
-            anthropic_beta: headers.get("anthropic-beta").cloned(),
+            anthropic_version: headers.get(&ANTHROPIC_VERSION).cloned(),
+            anthropic_beta: headers.get(&ANTHROPIC_BETA).cloned(),
         },
-        content_type: header_str(headers, header::CONTENT_TYPE.as_str()).map(str::to_owned),
-        accept: header_str(headers, header::ACCEPT.as_str()).map(str::to_owned),
+        content_type: header_str(headers, &header::CONTENT_TYPE).map(str::to_owned),
+        accept: accept.map(str::to_owned),
         cache_control: modelgate_core::call::ClientCacheControl::parse(header_str(
             headers,
-            header::CACHE_CONTROL.as_str(),
+            &header::CACHE_CONTROL,
         )),
         body,
         started,
