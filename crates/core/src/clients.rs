@@ -9,13 +9,13 @@
 use bytes::Bytes;
 use modelgate_providers::{Adapter, ClientHints, Operation, UpstreamClient, UpstreamRequest};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::catalogue::ProviderEntry;
+use crate::tracked::FastMap;
 
 thread_local! {
-    static CLIENTS: RefCell<HashMap<u64, UpstreamClient>> = RefCell::new(HashMap::new());
+    static CLIENTS: RefCell<FastMap<u64, UpstreamClient>> = RefCell::new(FastMap::default());
 }
 
 /// The client of this thread for a connect timeout.

@@ -534,7 +534,11 @@ pub struct HealthRegistry {
 
 /// The stats key of an upstream.
 pub fn upstream_id(provider_id: &str, upstream_model: &str) -> String {
-    format!("{provider_id}\u{1f}{upstream_model}")
+    let mut id = String::with_capacity(provider_id.len() + 1 + upstream_model.len());
+    id.push_str(provider_id);
+    id.push('\u{1f}');
+    id.push_str(upstream_model);
+    id
 }
 
 impl HealthRegistry {
@@ -566,7 +570,16 @@ impl HealthRegistry {
     }
 
     pub fn key(&self, key_id: &str, secret: &str) -> Arc<KeyState> {
-        let id = format!("{key_id}:{:x}", fxhash(secret));
+        // `<key id>:<hash of the secret, 16 hex digits>`, written without `format!`: this runs
+        // on every attempt.
+        let mut id = String::with_capacity(key_id.len() + 17);
+        id.push_str(key_id);
+        id.push(':');
+        let h = fxhash(secret);
+        for shift in (0..16).rev() {
+            let nibble = ((h >> (shift * 4)) & 0xf) as u32;
+            id.push(char::from_digit(nibble, 16).unwrap_or('0'));
+        }
         self.keys.get_or(&id, || KeyState::new(self.clock.clone()))
     }
 

@@ -26,7 +26,7 @@ use crate::gateway::Gateway;
 use crate::health::{InFlight, UpstreamStats};
 use crate::relay::{self, Events, Step};
 use crate::reply::{self, ClientStream, Reply, ReplyBody};
-use crate::settle::{Settle, ms};
+use crate::settle::Settle;
 
 /// Most answer text kept from a stream for the session context.
 const CAPTURE_LIMIT: usize = 64 * 1024;
@@ -118,8 +118,21 @@ fn route_headers(call: &Call, d: &Delivery) -> Vec<(&'static str, String)> {
     vec![
         ("x-modelgate-provider", d.candidate.provider.name.clone()),
         ("x-modelgate-attempts", d.attempts.len().to_string()),
-        ("x-modelgate-overhead-ms", format!("{:.3}", ms(overhead))),
+        ("x-modelgate-overhead-ms", millis_3(overhead)),
     ]
+}
+
+/// A duration in milliseconds with three decimals (`1.234`), as `format!("{:.3}")` writes it
+/// but from the whole microseconds, without float formatting (on every reply).
+fn millis_3(d: std::time::Duration) -> String {
+    let us = d.as_micros();
+    let mut s = (us / 1000).to_string();
+    let frac = (us % 1000) as u32;
+    s.push('.');
+    for div in [100, 10, 1] {
+        s.push(char::from_digit(frac / div % 10, 10).unwrap_or('0'));
+    }
+    s
 }
 
 fn response_options(call: &Call) -> ResponseOptions {
@@ -205,7 +218,11 @@ fn full(
     if (200..300).contains(&status) {
         crate::conversation::remember(gw, call, &body);
     }
-    if call.endpoint == Endpoint::ChatCompletions && call.reply_dialect == Dialect::OpenaiChat {
+    // The answer is decoded only for a session that keeps it.
+    if call.endpoint == Endpoint::ChatCompletions
+        && call.reply_dialect == Dialect::OpenaiChat
+        && call.session.is_some()
+    {
         remember_answer(gw, call, answer_text_of_chat(&body));
     }
     settle.finish(status, usage, None);
@@ -809,4 +826,19 @@ fn raw_stream(
         }
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::millis_3;
+    use std::time::Duration;
+
+    #[test]
+    fn millis_3_writes_three_decimals_from_whole_microseconds() {
+        assert_eq!(millis_3(Duration::ZERO), "0.000");
+        assert_eq!(millis_3(Duration::from_micros(7)), "0.007");
+        assert_eq!(millis_3(Duration::from_micros(1_230)), "1.230");
+        assert_eq!(millis_3(Duration::from_nanos(12_345_999)), "12.345");
+        assert_eq!(millis_3(Duration::from_secs(90)), "90000.000");
+    }
 }

@@ -366,9 +366,13 @@ struct RequestMetrics {
 /// cleared if it ever grows past this).
 const METRIC_SETS: usize = 4096;
 
+/// Hashes a label set to its slot; a fixed seed, so every thread agrees (the slot's entries
+/// are compared in full, so a collision only shares a slot).
+static LABEL_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6d67);
+
 thread_local! {
-    static METRICS: std::cell::RefCell<std::collections::HashMap<u64, Vec<RequestMetrics>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static METRICS: std::cell::RefCell<crate::tracked::FastMap<u64, Vec<RequestMetrics>>> =
+        std::cell::RefCell::new(crate::tracked::FastMap::default());
 }
 
 impl RequestMetrics {
@@ -387,10 +391,8 @@ impl RequestMetrics {
     }
 
     fn with(endpoint: &str, provider: &str, status: i64, f: impl FnOnce(&RequestMetrics)) {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (endpoint, provider, status).hash(&mut h);
-        let hash = h.finish();
+        use std::hash::BuildHasher;
+        let hash = LABEL_HASH.hash_one((endpoint, provider, status));
         METRICS.with(|cell| {
             let mut map = cell.borrow_mut();
             if map.len() >= METRIC_SETS && !map.contains_key(&hash) {

@@ -16,7 +16,6 @@
 //!
 //! The first element is the pick; the rest is the failover order.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,7 +96,7 @@ pub struct Input {
 /// Mutable selection state of one group (a logical model or an ad-hoc group).
 #[derive(Debug, Default)]
 pub struct Selector {
-    current: Mutex<HashMap<String, f64>>,
+    current: Mutex<crate::tracked::FastMap<String, f64>>,
     counter: AtomicU64,
 }
 
@@ -241,9 +240,12 @@ impl Selector {
         let mut best_val = f64::NEG_INFINITY;
         let mut next: Vec<f64> = Vec::with_capacity(n);
         for (k, i) in inputs.iter().enumerate() {
-            let start = *cur
-                .entry(i.id.clone())
-                .or_insert_with(|| rand::random::<f64>() * weights[k]);
+            let start = match cur.get(&i.id) {
+                Some(v) => *v,
+                None => *cur
+                    .entry(i.id.clone())
+                    .or_insert_with(|| rand::random::<f64>() * weights[k]),
+            };
             let v = start + weights[k];
             next.push(v);
             if v > best_val {
@@ -254,7 +256,12 @@ impl Selector {
         if commit {
             for (k, i) in inputs.iter().enumerate() {
                 let v = if k == best { next[k] - total } else { next[k] };
-                cur.insert(i.id.clone(), v);
+                match cur.get_mut(&i.id) {
+                    Some(slot) => *slot = v,
+                    None => {
+                        cur.insert(i.id.clone(), v);
+                    }
+                }
             }
         }
         idx.retain(|&i| i != best);
