@@ -213,7 +213,16 @@ pub struct Call {
     pub content_type: Option<String>,
     pub accept: Option<String>,
     pub cache_control: ClientCacheControl,
-    /// The id shown to the client for a reply the gateway builds (Responses `resp_…`).
-    pub reply_id: String,
+    /// The id shown to the client for a reply the gateway builds (Responses `resp_…`): made
+    /// on first use (`reply_id()`), as most replies are passed through and need none.
+    pub reply_id: std::sync::OnceLock<String>,
     pub started: Instant,
+}
+
+impl Call {
+    /// The id of a reply the gateway builds, the same every time it is asked for.
+    pub fn reply_id(&self) -> &str {
+        self.reply_id
+            .get_or_init(|| format!("resp_{}", uuid::Uuid::now_v7().simple()))
+    }
 }

@@ -61,7 +61,7 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
             content_type,
             accept,
             cache_control,
-            reply_id: reply_id(),
+            reply_id: Default::default(),
             started,
         });
     }
@@ -126,13 +126,9 @@ pub fn decode(inbound: Inbound, caller: Caller) -> Result<Call, GatewayError> {
         content_type,
         accept,
         cache_control,
-        reply_id: reply_id(),
+        reply_id: Default::default(),
         started,
     })
-}
-
-fn reply_id() -> String {
-    format!("resp_{}", uuid::Uuid::now_v7().simple())
 }
 
 fn endpoint_has_stream(e: &Endpoint) -> bool {

@@ -138,7 +138,7 @@ fn millis_3(d: std::time::Duration) -> String {
 fn response_options(call: &Call) -> ResponseOptions {
     ResponseOptions {
         model: call.model.clone(),
-        id: Some(call.reply_id.clone()),
+        id: Some(call.reply_id().to_owned()),
         created: chrono::Utc::now().timestamp(),
         sse: gemini_sse(call) || call.reply_dialect != Dialect::Gemini,
         include_usage: call.client_wants_usage,
