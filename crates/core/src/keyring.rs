@@ -121,10 +121,11 @@ fn digest_of_hex(hash: &str) -> Option<Digest32> {
     Some(d)
 }
 
-/// All keys, by hash.
+/// All keys, by hash (of the key: SHA-256, so foldhash over it is as good as SipHash and
+/// cheaper; the map is looked up on every request).
 #[derive(Debug, Default)]
 pub struct KeyRing {
-    by_hash: HashMap<Digest32, Arc<KeyContext>>,
+    by_hash: crate::tracked::FastMap<Digest32, Arc<KeyContext>>,
 }
 
 impl KeyRing {
@@ -148,7 +149,10 @@ impl KeyRing {
         credits: &HashMap<String, Decimal>,
         static_keys: &[String],
     ) -> Self {
-        let mut by_hash = HashMap::with_capacity(records.len() + static_keys.len());
+        let mut by_hash = crate::tracked::FastMap::with_capacity_and_hasher(
+            records.len() + static_keys.len(),
+            Default::default(),
+        );
         for r in records {
             let mut ctx = KeyContext::from_record(r);
             if r.prepaid {

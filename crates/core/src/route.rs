@@ -244,7 +244,7 @@ pub fn plan(
 ) -> Vec<Planned> {
     let hs = &gw.health.settings;
     let mut out: Vec<Planned> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<String, foldhash::fast::RandomState> = HashSet::default();
     for g in &route.groups {
         let cands: Vec<(&Candidate, String)> = g
             .candidates

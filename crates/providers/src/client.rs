@@ -48,8 +48,12 @@ struct Idle {
     since: Instant,
 }
 
+/// Idle connections by origin. foldhash, not SipHash: the map is looked up twice per
+/// upstream request (check-out and return) and its keys are the configured upstreams.
+type IdleMap = HashMap<Origin, Vec<Idle>, foldhash::fast::RandomState>;
+
 struct Pool {
-    idle: Mutex<HashMap<Origin, Vec<Idle>>>,
+    idle: Mutex<IdleMap>,
     connect_timeout: Duration,
 }
 
@@ -90,7 +94,7 @@ pub struct UpstreamClient {
 pub fn build_client(connect_timeout: Duration) -> UpstreamClient {
     UpstreamClient {
         pool: Arc::new(Pool {
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(IdleMap::default()),
             connect_timeout,
         }),
     }
@@ -186,7 +190,7 @@ fn origin_of(uri: &http::Uri) -> Result<(Origin, PathAndQuery), UpstreamFailure>
 }
 
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Vec<Idle>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleMap> {
         self.idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
