@@ -32,6 +32,10 @@ use crate::{data, routes};
 /// provider timeout set below it still wakes the driver once per request, as before.
 const TIMER_ANCHOR: Duration = Duration::from_secs(5);
 
+/// The response header that echoes the request id, built once (a name given as `&str` is
+/// validated on every insert).
+const X_REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
 /// What every connection of a worker shares.
 struct Front {
     state: AppState,
@@ -143,7 +147,7 @@ impl Front {
             }
         };
         if let Some(id) = request_id {
-            resp.headers_mut().insert("x-request-id", id);
+            resp.headers_mut().insert(X_REQUEST_ID, id);
         }
         resp
     }
