@@ -53,9 +53,9 @@ impl RequestLogger {
     }
 
     /// Queues a record; never blocks. A full queue sheds it, counted and logged.
-    pub fn log(&self, record: RequestLogRecord) {
+    pub fn log(&self, record: impl Into<Box<RequestLogRecord>>) {
         use std::sync::atomic::Ordering;
-        match self.tx.try_send(Msg::Record(Box::new(record))) {
+        match self.tx.try_send(Msg::Record(record.into())) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;

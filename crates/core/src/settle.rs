@@ -45,7 +45,9 @@ pub struct RouteNote<'a> {
 /// Settles a request once.
 pub struct Settle {
     logger: Option<RequestLogger>,
-    record: RequestLogRecord,
+    /// Boxed, like the reservation: a `Settle` is moved from stage to stage (it was 1.6 KB,
+    /// copied ~17 times per request), and the box goes to the request-log queue as it is.
+    record: Box<RequestLogRecord>,
     started: Instant,
     pricing: Option<Pricing>,
     log_bodies: bool,
@@ -54,7 +56,7 @@ pub struct Settle {
     pub usage: Option<Usage>,
     pub first_content_at: Option<Instant>,
     /// What admission and dispatch reserved, with the ledger that settles it.
-    reservation: Option<(std::sync::Arc<Ledger>, Reservation)>,
+    reservation: Option<Box<(std::sync::Arc<Ledger>, Reservation)>>,
     /// Text delivered to the client (kept only when a reservation must be settled), to count
     /// the tokens of a stream that ended without the upstream's usage.
     delivered: Option<String>,
@@ -69,7 +71,7 @@ pub struct Settle {
 impl Settle {
     /// Opens the record of a call.
     pub fn begin(logger: &RequestLogger, call: &Call, log_bodies: bool) -> Self {
-        let record = RequestLogRecord {
+        let record = Box::new(RequestLogRecord {
             id: modelgate_store::new_id(),
             ts_ms: modelgate_store::now_ms(),
             request_id: call.request_id.clone(),
@@ -86,7 +88,7 @@ impl Settle {
                     .is_none_or(|c| c.contains("json")))
             .then(|| truncate_utf8(&call.raw, BODY_LOG_LIMIT)),
             ..Default::default()
-        };
+        });
         Self {
             logger: Some(logger.clone()),
             record,
@@ -108,19 +110,22 @@ impl Settle {
     pub fn attach(&mut self, ledger: &std::sync::Arc<Ledger>, r: Reservation, est_input: u64) {
         self.delivered = Some(String::new());
         self.est_input = est_input;
-        self.reservation = Some((ledger.clone(), r));
+        self.reservation = Some(Box::new((ledger.clone(), r)));
     }
 
     /// The reservation, for dispatch to add and release candidate reservations.
     pub fn reservation(&mut self) -> Option<(&std::sync::Arc<Ledger>, &mut Reservation)> {
-        self.reservation.as_mut().map(|(l, r)| (&*l, r))
+        self.reservation.as_mut().map(|b| {
+            let (l, r) = &mut **b;
+            (&*l, r)
+        })
     }
 
     /// Headers the reply carries from admission (`x-ratelimit-*`).
     pub fn reply_headers(&self) -> Vec<(&'static str, String)> {
         self.reservation
             .as_ref()
-            .map(|(_, r)| r.headers.clone())
+            .map(|b| b.1.headers.clone())
             .unwrap_or_default()
     }
 
@@ -176,7 +181,7 @@ impl Settle {
     pub fn detached() -> Self {
         Self {
             logger: None,
-            record: RequestLogRecord::default(),
+            record: Box::default(),
             started: Instant::now(),
             pricing: None,
             log_bodies: false,
@@ -271,8 +276,12 @@ impl Settle {
             let cost = self.pricing.as_ref().map_or(Decimal::ZERO, |p| p.cost(&u));
             r.cost = Some(cost.to_string());
         }
-        let mut rec = std::mem::take(r);
-        let Some((ledger, reservation)) = self.reservation.take().filter(|(_, r)| !r.is_empty())
+        let mut rec = std::mem::take(&mut self.record);
+        let Some((ledger, reservation)) = self
+            .reservation
+            .take()
+            .map(|b| *b)
+            .filter(|(_, r)| !r.is_empty())
         else {
             // Nothing reserved (a key without limits or money rules): nothing to settle.
             report(&rec);
