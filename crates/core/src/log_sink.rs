@@ -433,8 +433,19 @@ fn json_field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":");
-    // Writing a &str into a Vec cannot fail; the value is escaped (client-chosen model names).
-    let _ = serde_json::to_writer(&mut *out, value);
+    // Printable ASCII without quote or backslash (ids, names, most models) is written as it
+    // is; anything else is escaped by serde_json (client-chosen model names). Writing a &str
+    // into a Vec cannot fail.
+    if value
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
 }
 
 fn text_field(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -507,6 +518,29 @@ impl OutputWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_fields_are_written_as_serde_json_writes_them() {
+        for v in [
+            "",
+            "abc",
+            "gpt-4o mini",
+            "01a2521d-76e8-71bd-903d-fbe88534ec3d",
+            "~",
+            "with \"quote\"",
+            "back\\slash",
+            "tab\there",
+            "line\nbreak",
+            "\u{1}ctrl",
+            "\u{7f}del",
+            "ünïcödé",
+        ] {
+            let mut out = Vec::new();
+            json_field(&mut out, "f", v);
+            let want = format!(",\"f\":{}", serde_json::to_string(v).unwrap_or_default());
+            assert_eq!(String::from_utf8_lossy(&out), want, "value {v:?}");
+        }
+    }
 
     #[derive(Clone, Default)]
     struct Collect(Arc<Mutex<Vec<u8>>>);
