@@ -80,7 +80,7 @@ sleep 0.5 # the request-log writer's tick: its rows are counted with their reque
 callgrind_control -d "$GW_PID" >/dev/null 2>&1
 N="$(sed -n 's/^requests: *\([0-9][0-9]*\).*/\1/p' "$TMP/load.txt")"
 [[ -n "$N" && "$N" -gt 0 ]] || { cat "$TMP/load.txt" >&2; echo "no requests counted" >&2; exit 1; }
-DUMP="$(ls "$TMP"/callgrind.out.* 2>/dev/null | sort | tail -n 1)"
+DUMP="$(ls "$TMP"/callgrind.out.* 2>/dev/null | sort | tail -n 1 || true)"
 [[ -n "$DUMP" ]] || { echo "callgrind wrote no dump" >&2; exit 1; }
 
 echo "requests: $N (${STREAM:+streamed, }concurrency 4, under callgrind)"
