@@ -570,6 +570,21 @@ impl Relay {
 
     /// Handles one upstream event block; returns the bytes for the client, if any.
     fn on_event(&mut self, block: Bytes) -> Option<Bytes> {
+        // An OpenAI chat stream passed through, no session text to keep: a block that is one
+        // `data:` line (nearly all of them) is read without the general parser.
+        if self.capture.is_none()
+            && matches!(
+                self.mode,
+                Mode::Pass {
+                    dialect: Dialect::OpenaiChat,
+                    ..
+                }
+            )
+            && let Some(r) = modelgate_formats::sse::single_data_line(&block)
+        {
+            let data = block.slice(r);
+            return self.pass_chat(block, data.trim_ascii());
+        }
         let ev = SseEvent::parse(&block);
         let Some(data) = ev.data.as_deref() else {
             // A comment or keep-alive: forwarded when passing through, harmless.
@@ -577,33 +592,18 @@ impl Relay {
         };
         let data = data.trim();
         match &mut self.mode {
-            Mode::Pass {
-                dialect,
-                strip_usage_chunk,
-                saw_done,
-            } => {
+            Mode::Pass { dialect, .. } => {
                 let dialect = *dialect;
                 if dialect == Dialect::OpenaiChat {
-                    if data == "[DONE]" {
-                        *saw_done = true;
-                        return Some(block);
-                    }
-                    let strip = *strip_usage_chunk;
-                    if let Some(cu) = usage_of_chunk(data.as_bytes())
-                        && let Some(u) = cu.usage
-                    {
-                        self.usage(&u.to_canonical());
-                        if strip && !cu.has_choices {
-                            return None;
-                        }
-                    }
-                    // Session context only: billing keeps the block itself (below).
+                    // Session context only: billing keeps the block itself (`pass_chat`).
                     if let Some(c) = self.capture.as_mut()
                         && c.len() < CAPTURE_LIMIT
                         && let Some(t) = chat_delta_text(data)
                     {
                         c.push_str(&t);
                     }
+                    // `data` borrows `block`: the block goes on as a second handle (refcounted).
+                    return self.pass_chat(block.clone(), data.as_bytes());
                 } else if let Some(u) = codec::sniff_usage(dialect, ev.event, data) {
                     self.usage(&u);
                 }
@@ -630,6 +630,38 @@ impl Relay {
                 (!out.is_empty()).then(|| Bytes::from(out))
             }
         }
+    }
+
+    /// An OpenAI chat event passed through (`data` is its trimmed `data:` value): `[DONE]`
+    /// noted, usage taken (a usage-only chunk the client did not ask for is dropped), the
+    /// block kept (refcounted) for counting its text if the stream is cut short.
+    fn pass_chat(&mut self, block: Bytes, data: &[u8]) -> Option<Bytes> {
+        let Mode::Pass {
+            strip_usage_chunk,
+            saw_done,
+            ..
+        } = &mut self.mode
+        else {
+            return Some(block);
+        };
+        if data == b"[DONE]" {
+            *saw_done = true;
+            return Some(block);
+        }
+        let strip = *strip_usage_chunk;
+        if let Some(cu) = usage_of_chunk(data)
+            && let Some(u) = cu.usage
+        {
+            self.usage(&u.to_canonical());
+            if strip && !cu.has_choices {
+                return None;
+            }
+        }
+        if let Some(st) = self.settle.as_mut() {
+            st.delivered_block(Dialect::OpenaiChat, &block);
+        }
+        self.content_seen();
+        Some(block)
     }
 
     fn encode(&mut self, evs: &[StreamEvent]) -> Vec<u8> {

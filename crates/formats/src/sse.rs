@@ -200,6 +200,26 @@ impl<'a> SseEvent<'a> {
     }
 }
 
+/// Where the value of a block that is exactly one `data:` line ends in a blank line
+/// (`data: <value>\n\n`, the shape of nearly every event an OpenAI-style upstream sends):
+/// the range of `<value>` (one leading space dropped, as `SseEvent::parse` drops it).
+/// `None` for any other block, which then needs `SseEvent::parse`. Reads the block once,
+/// without checking UTF-8: for blocks passed through as they are.
+pub fn single_data_line(block: &[u8]) -> Option<std::ops::Range<usize>> {
+    let line = block.strip_suffix(b"\n\n")?;
+    let start = if line.starts_with(b"data: ") {
+        6
+    } else if line.starts_with(b"data:") {
+        5
+    } else {
+        return None;
+    };
+    if memchr::memchr2(b'\n', b'\r', &line[start..]).is_some() {
+        return None;
+    }
+    Some(start..line.len())
+}
+
 /// Encodes a `data:` event.
 pub fn data_event(data: &str) -> Bytes {
     let mut out = String::with_capacity(data.len() + 8);
@@ -283,6 +303,42 @@ mod tests {
             let expected: Vec<Vec<u8>> =
                 events.iter().map(|e| format!("data: {e}{nl}{nl}").into_bytes()).collect();
             proptest::prop_assert_eq!(collect(&chunks), expected);
+        }
+    }
+
+    #[test]
+    fn a_single_data_line_is_found_without_the_parser() {
+        let cases: [(&[u8], Option<&[u8]>); 9] = [
+            (b"data: {\"a\":1}\n\n", Some(b"{\"a\":1}")),
+            (b"data:{\"a\":1}\n\n", Some(b"{\"a\":1}")),
+            (b"data: [DONE]\n\n", Some(b"[DONE]")),
+            (b"data: \n\n", Some(b"")),
+            (b"data: a\ndata: b\n\n", None),
+            (b"event: x\ndata: a\n\n", None),
+            (b"data: a\r\n\r\n", None),
+            (b": ping\n\n", None),
+            (b"data: a", None),
+        ];
+        for (block, want) in cases {
+            let got = single_data_line(block).map(|r| &block[r]);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(block));
+        }
+    }
+
+    proptest::proptest! {
+        /// Where it answers, it agrees with the general parser.
+        #[test]
+        fn a_single_data_line_agrees_with_parse(
+            prefix in "(data: |data:|data|event: |: |id: |)",
+            value in "[a-z :\\r\\n{}\"]{0,12}",
+            end in "(\\n\\n|\\r\\n\\r\\n|\\n|)",
+        ) {
+            let block = format!("{prefix}{value}{end}");
+            if let Some(r) = single_data_line(block.as_bytes()) {
+                let ev = SseEvent::parse(block.as_bytes());
+                proptest::prop_assert_eq!(ev.event, None);
+                proptest::prop_assert_eq!(ev.data.as_deref(), Some(&block[r]));
+            }
         }
     }
 
