@@ -47,7 +47,8 @@ pub struct Settle {
     logger: Option<RequestLogger>,
     /// Boxed, like the reservation: a `Settle` is moved from stage to stage (it was 1.6 KB,
     /// copied ~17 times per request), and the box goes to the request-log queue as it is.
-    record: Box<RequestLogRecord>,
+    /// `None` once queued (and for a detached settle, which records nothing).
+    record: Option<Box<RequestLogRecord>>,
     started: Instant,
     pricing: Option<Pricing>,
     log_bodies: bool,
@@ -91,7 +92,7 @@ impl Settle {
         });
         Self {
             logger: Some(logger.clone()),
-            record,
+            record: Some(record),
             started: call.started,
             pricing: None,
             log_bodies,
@@ -181,7 +182,7 @@ impl Settle {
     pub fn detached() -> Self {
         Self {
             logger: None,
-            record: Box::default(),
+            record: None,
             started: Instant::now(),
             pricing: None,
             log_bodies: false,
@@ -197,20 +198,26 @@ impl Settle {
     }
 
     pub fn set_route(&mut self, r: RouteNote<'_>) {
-        self.record.provider = Some(r.provider.to_owned());
-        self.record.provider_model = Some(r.upstream_model.to_owned());
-        self.record.upstream_dialect = r.upstream_dialect.map(|d| d.as_str().to_owned());
+        if let Some(rec) = self.record.as_deref_mut() {
+            rec.provider = Some(r.provider.to_owned());
+            rec.provider_model = Some(r.upstream_model.to_owned());
+            rec.upstream_dialect = r.upstream_dialect.map(|d| d.as_str().to_owned());
+        }
         self.pricing = r.pricing.cloned();
     }
 
     pub fn set_attempts(&mut self, attempts: &[Attempt]) {
-        self.record.attempts = attempts.len() as i64;
-        self.record.attempt_log = serde_json::to_string(attempts).ok();
+        if let Some(rec) = self.record.as_deref_mut() {
+            rec.attempts = attempts.len() as i64;
+            rec.attempt_log = serde_json::to_string(attempts).ok();
+        }
     }
 
     pub fn set_response_body(&mut self, body: &[u8]) {
-        if self.log_bodies {
-            self.record.response_body = Some(truncate_utf8(body, BODY_LOG_LIMIT));
+        if self.log_bodies
+            && let Some(rec) = self.record.as_deref_mut()
+        {
+            rec.response_body = Some(truncate_utf8(body, BODY_LOG_LIMIT));
         }
     }
 
@@ -227,7 +234,7 @@ impl Settle {
     }
 
     fn complete(&mut self, status: u16, usage: Option<Usage>, error: Option<String>) {
-        let Some(logger) = self.logger.take() else {
+        let (Some(logger), Some(mut rec)) = (self.logger.take(), self.record.take()) else {
             return;
         };
         let mut usage = usage.or(self.usage);
@@ -253,11 +260,11 @@ impl Settle {
                     output_tokens: counted,
                     ..reported
                 });
-                self.record.usage_estimated = true;
+                rec.usage_estimated = true;
             }
         }
-        self.record.cache = self.cache.map(str::to_owned);
-        let r = &mut self.record;
+        rec.cache = self.cache.map(str::to_owned);
+        let r = &mut *rec;
         r.status = i64::from(status);
         r.latency_ms = ms(self.started.elapsed());
         r.ttft_ms = self
@@ -276,7 +283,6 @@ impl Settle {
             let cost = self.pricing.as_ref().map_or(Decimal::ZERO, |p| p.cost(&u));
             r.cost = Some(cost.to_string());
         }
-        let mut rec = std::mem::take(&mut self.record);
         let Some((ledger, reservation)) = self
             .reservation
             .take()
