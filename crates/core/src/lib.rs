@@ -20,6 +20,7 @@ pub mod clock;
 pub mod conversation;
 pub mod count;
 pub mod decode;
+pub mod digits;
 pub mod dispatch;
 pub mod error;
 pub mod gateway;

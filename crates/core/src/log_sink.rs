@@ -13,6 +13,8 @@
 //! the log itself as soon as there is room again. Must not know about HTTP or the pipeline.
 
 use std::io::Write;
+
+use crate::digits;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -338,7 +340,9 @@ impl Timestamp {
             }
             out.extend_from_slice(&c.1);
         });
-        let _ = write!(out, ".{:06}Z", self.micros);
+        out.push(b'.');
+        digits::push_padded(out, u64::from(self.micros), 6);
+        out.push(b'Z');
     }
 }
 
@@ -368,6 +372,23 @@ impl<'a> AccessLine<'a> {
         ]
     }
 
+    /// The number fields in line order, each as `<before>name<between>value`.
+    fn numbers(&self, out: &mut Vec<u8>, before: &[u8], between: &[u8]) {
+        let field = |out: &mut Vec<u8>, name: &[u8]| {
+            out.extend_from_slice(before);
+            out.extend_from_slice(name);
+            out.extend_from_slice(between);
+        };
+        field(out, b"status");
+        digits::push_i64(out, self.status);
+        field(out, b"attempts");
+        digits::push_i64(out, self.attempts);
+        field(out, b"latency_ms");
+        digits::push_millis(out, micros_of_millis(self.latency_ms));
+        field(out, b"total_tokens");
+        digits::push_i64(out, self.total_tokens);
+    }
+
     /// The line, newline included: the fields `tracing`'s JSON formatter would have written
     /// for the same event (`target` `modelgate::request`, message `request`), or a text line.
     pub fn write(&self, format: LineFormat, out: &mut Vec<u8>) {
@@ -380,14 +401,7 @@ impl<'a> AccessLine<'a> {
                 for (name, v) in self.names() {
                     json_field(out, name, v);
                 }
-                let _ = write!(
-                    out,
-                    ",\"status\":{},\"attempts\":{},\"latency_ms\":{},\"total_tokens\":{}",
-                    self.status,
-                    self.attempts,
-                    Millis(self.latency_ms),
-                    self.total_tokens
-                );
+                self.numbers(out, b",\"", b"\":");
                 json_field(out, "error", self.error);
                 out.extend_from_slice(b",\"target\":\"modelgate::request\"}\n");
             }
@@ -397,14 +411,7 @@ impl<'a> AccessLine<'a> {
                 for (name, v) in self.names() {
                     text_field(out, name, v);
                 }
-                let _ = write!(
-                    out,
-                    " status={} attempts={} latency_ms={} total_tokens={}",
-                    self.status,
-                    self.attempts,
-                    Millis(self.latency_ms),
-                    self.total_tokens
-                );
+                self.numbers(out, b" ", b"=");
                 text_field(out, "error", self.error);
                 out.push(b'\n');
             }
@@ -412,20 +419,13 @@ impl<'a> AccessLine<'a> {
     }
 }
 
-/// Milliseconds with three decimals (`12.345`), written from integer microseconds: the same
-/// text as `{:.3}` for the latencies a request has, without float formatting per line.
-struct Millis(f64);
-
-impl std::fmt::Display for Millis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.0;
-        // Negative, NaN or absurd (over ~31 years): 0, as before for non-finite values.
-        let micros = if v.is_finite() && (0.0..1e12).contains(&v) {
-            (v * 1000.0).round() as u64
-        } else {
-            0
-        };
-        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+/// Whole microseconds of a latency in milliseconds, rounded (the text of `{:.3}` once written
+/// by `digits::push_millis`); negative, NaN or absurd (over ~31 years) values give 0.
+fn micros_of_millis(v: f64) -> u64 {
+    if v.is_finite() && (0.0..1e12).contains(&v) {
+        (v * 1000.0).round() as u64
+    } else {
+        0
     }
 }
 
@@ -554,6 +554,12 @@ mod tests {
         }
     }
 
+    fn millis(v: f64) -> String {
+        let mut out = Vec::new();
+        digits::push_millis(&mut out, micros_of_millis(v));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     #[test]
     fn millis_are_written_like_three_decimals() {
         for v in [
@@ -566,10 +572,10 @@ mod tests {
             1234.5678,
             86_400_000.25,
         ] {
-            assert_eq!(Millis(v).to_string(), format!("{v:.3}"), "{v}");
+            assert_eq!(millis(v), format!("{v:.3}"), "{v}");
         }
         for v in [f64::NAN, f64::INFINITY, -1.0] {
-            assert_eq!(Millis(v).to_string(), "0.000", "{v}");
+            assert_eq!(millis(v), "0.000", "{v}");
         }
     }
 
@@ -606,15 +612,32 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
         assert_eq!(v["model"], "we\"ird\nmodel");
         assert_eq!(v["status"], 200);
+        assert_eq!(v["attempts"], 1);
         assert_eq!(v["latency_ms"], 1.25);
+        assert_eq!(v["total_tokens"], 15);
         assert_eq!(v["target"], "modelgate::request");
-        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(
+            out.contains(
+                r#","status":200,"attempts":1,"latency_ms":1.250,"total_tokens":15,"error":"""#
+            ),
+            "{out}"
+        );
+        // `2026-12-05T09:24:00.000123Z`: six digits of microseconds, zero-padded.
+        let ts = v["timestamp"].as_str().unwrap();
+        assert_eq!(ts.len(), 27, "{ts}");
+        assert_eq!(&ts[19..20], ".", "{ts}");
+        assert!(ts[20..26].bytes().all(|b| b.is_ascii_digit()), "{ts}");
+        assert!(ts.ends_with('Z'));
         let t = String::from_utf8(text.0.lock().unwrap().clone()).unwrap();
         assert!(
             t.contains(" INFO modelgate::request: request request_id=r1"),
             "{t}"
         );
         assert!(t.contains(r#"model="we\"ird\nmodel""#), "{t}");
+        assert!(
+            t.contains(" status=200 attempts=1 latency_ms=1.250 total_tokens=15 error=\"\"\n"),
+            "{t}"
+        );
         assert_eq!(t.lines().count(), 1);
         drop(guard);
     }

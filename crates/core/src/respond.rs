@@ -125,14 +125,10 @@ fn route_headers(call: &Call, d: &Delivery) -> Vec<(&'static str, String)> {
 /// A duration in milliseconds with three decimals (`1.234`), as `format!("{:.3}")` writes it
 /// but from the whole microseconds, without float formatting (on every reply).
 fn millis_3(d: std::time::Duration) -> String {
-    let us = d.as_micros();
-    let mut s = (us / 1000).to_string();
-    let frac = (us % 1000) as u32;
-    s.push('.');
-    for div in [100, 10, 1] {
-        s.push(char::from_digit(frac / div % 10, 10).unwrap_or('0'));
-    }
-    s
+    let mut out = Vec::with_capacity(12);
+    crate::digits::push_millis(&mut out, u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    // ASCII digits and a dot only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn response_options(call: &Call) -> ResponseOptions {
