@@ -13,11 +13,11 @@
 //! the log itself as soon as there is room again. Must not know about HTTP or the pipeline.
 
 use std::io::Write;
-
-use crate::digits;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
+
+use crate::digits;
 
 /// The writer wakes at least this often when there is something to write.
 const TICK: Duration = Duration::from_millis(100);
