@@ -232,6 +232,14 @@ pub async fn free_providers(gw: &Gateway, route: &Route, caller: &Caller) -> Has
         .collect()
 }
 
+/// A candidate of the group being planned, with its id and health.
+struct PlanRow<'c> {
+    candidate: &'c Candidate,
+    id: String,
+    stats: Arc<UpstreamStats>,
+    circuit: Circuit,
+}
+
 /// Orders a route's candidates: each group by its strategy (open circuits last), groups
 /// in order, duplicates dropped, a healthy session pin first. `free` names the providers whose
 /// free credit makes them free for this caller (used by `cheapest`).
@@ -243,53 +251,90 @@ pub fn plan(
     free: &HashSet<String>,
 ) -> Vec<Planned> {
     let hs = &gw.health.settings;
-    let mut out: Vec<Planned> = Vec::new();
+    let mut out: Vec<Planned> =
+        Vec::with_capacity(route.groups.iter().map(|g| g.candidates.len()).sum());
+    // Ids planned by earlier groups: a candidate is planned once, in its first group. The last
+    // group adds none (nothing comes after it).
     let mut seen: HashSet<String, foldhash::fast::RandomState> = HashSet::default();
-    for g in &route.groups {
-        let cands: Vec<(&Candidate, String)> = g
+    let last = route.groups.len().saturating_sub(1);
+    for (gi, g) in route.groups.iter().enumerate() {
+        // One row per candidate not planned by an earlier group (duplicates within a group
+        // are all kept, as before).
+        let mut rows: Vec<PlanRow<'_>> = g
             .candidates
             .iter()
-            .map(|c| (c, c.id()))
-            .filter(|(_, id)| !seen.contains(id))
+            .filter_map(|c| {
+                let id = c.id();
+                if seen.contains(&id) {
+                    return None;
+                }
+                let stats = gw.health.upstream(&id);
+                let circuit = stats.circuit(hs);
+                Some(PlanRow {
+                    candidate: c,
+                    id,
+                    stats,
+                    circuit,
+                })
+            })
             .collect();
-        let stats: Vec<_> = cands.iter().map(|(_, id)| gw.health.upstream(id)).collect();
-        let circuits: Vec<Circuit> = stats.iter().map(|s| s.circuit(hs)).collect();
-        let healthy: Vec<usize> = (0..cands.len())
-            .filter(|&i| circuits[i] != Circuit::Open)
-            .collect();
-        let inputs: Vec<Input> = healthy
-            .iter()
-            .map(|&i| {
-                let (in_flight, ewma_latency_ms, success_rate) = stats[i].snapshot();
+        // Rows the selector orders: those whose circuit is not open (all of them, usually, and
+        // then the input index is the row index).
+        let all_healthy = rows.iter().all(|r| r.circuit != Circuit::Open);
+        let healthy: Vec<usize> = if all_healthy {
+            Vec::new()
+        } else {
+            (0..rows.len())
+                .filter(|&i| rows[i].circuit != Circuit::Open)
+                .collect()
+        };
+        let row_of = |k: usize| if all_healthy { k } else { healthy[k] };
+        let n_healthy = if all_healthy {
+            rows.len()
+        } else {
+            healthy.len()
+        };
+        let inputs: Vec<Input> = (0..n_healthy)
+            .map(|k| {
+                let r = &mut rows[row_of(k)];
+                let (in_flight, ewma_latency_ms, success_rate) = r.stats.snapshot();
                 Input {
-                    id: cands[i].1.clone(),
-                    weight: cands[i].0.weight,
-                    priority: cands[i].0.priority,
+                    // The last group's ids are not needed after this: moved, not copied.
+                    id: if gi == last {
+                        std::mem::take(&mut r.id)
+                    } else {
+                        r.id.clone()
+                    },
+                    weight: r.candidate.weight,
+                    priority: r.candidate.priority,
                     in_flight,
                     ewma_latency_ms,
                     success_rate,
-                    price: effective_price(cands[i].0, free),
+                    price: effective_price(r.candidate, free),
                 }
             })
             .collect();
         let (order, scores) = g.selector.order(g.strategy, &inputs, commit);
-        let mut push = |i: usize, score: f64| {
-            seen.insert(cands[i].1.clone());
+        let mut push = |r: &PlanRow<'_>, score: f64| {
+            if gi != last {
+                seen.insert(r.id.clone());
+            }
             out.push(Planned {
-                candidate: cands[i].0.clone(),
-                stats: stats[i].clone(),
+                candidate: r.candidate.clone(),
+                stats: r.stats.clone(),
                 group: g.label.clone(),
                 strategy: g.strategy,
                 score,
-                circuit: circuits[i],
+                circuit: r.circuit,
                 pinned: false,
             });
         };
+        // `order` lists input indexes; `scores` is in input order.
         for k in order {
-            push(healthy[k], scores.get(k).copied().unwrap_or(0.0));
+            push(&rows[row_of(k)], scores.get(k).copied().unwrap_or(0.0));
         }
-        for i in (0..cands.len()).filter(|i| circuits[*i] == Circuit::Open) {
-            push(i, 0.0);
+        for r in rows.iter().filter(|r| r.circuit == Circuit::Open) {
+            push(r, 0.0);
         }
     }
     if let Some(pin) = session.and_then(|s| gw.sessions.pin(s))

@@ -119,6 +119,8 @@ impl Selector {
             self.counter.load(Ordering::Relaxed)
         };
         match strategy {
+            // One candidate (most models): nothing to choose, no state to keep.
+            Strategy::WeightedRandom if n == 1 => (vec![0], vec![inputs[0].weight.max(0.0)]),
             Strategy::WeightedRandom => {
                 let w: Vec<f64> = inputs.iter().map(|i| i.weight.max(0.0)).collect();
                 self.smooth(inputs, &w, commit)
@@ -307,6 +309,20 @@ mod tests {
         for window in picks.chunks(8) {
             let a = window.iter().filter(|&&p| p == 0).count();
             assert!((1..=3).contains(&a), "clumped window {window:?}");
+        }
+    }
+
+    #[test]
+    fn one_weighted_candidate_is_ordered_as_the_general_path_orders_it() {
+        for w in [0.0, 1.0, 2.5, -1.0] {
+            let one = [input("a", w)];
+            let general = Selector::default().smooth(&one, &[w.max(0.0)], true);
+            let s = Selector::default();
+            for _ in 0..3 {
+                assert_eq!(s.order(Strategy::WeightedRandom, &one, true), general);
+            }
+            // No selection state is kept for it.
+            assert!(s.current.lock().unwrap().is_empty());
         }
     }
 
