@@ -1,29 +1,16 @@
 //! Integers and millisecond figures written as ASCII digits straight into a byte buffer, for
 //! the lines and headers written once per request (access log, overhead header): the same
-//! text as `{}` / `{:03}` / `{:06}`, without the `fmt` machinery.
+//! text as `{}` / `{:03}` / `{:06}`, without the `fmt` machinery. Integers go through `itoa`
+//! (already in the tree under serde_json); the zero-padded fractions are written here.
 
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Appends `n` in decimal, with a `-` when negative.
 pub fn push_i64(out: &mut Vec<u8>, n: i64) {
-    if n < 0 {
-        out.push(b'-');
-    }
-    push_u64(out, n.unsigned_abs());
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Appends the last `width` decimal digits of `n`, zero-padded (`width` at most 19).
